@@ -1,0 +1,62 @@
+"""The `parplan` command line: a thin Typer layer; each area registers its own subcommands.
+
+Every subcommand calls a library function that tests can call directly. A `SpecError` becomes one
+line on stderr and exit code 2; `--debug` (before the subcommand) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from parplan.commands import register_all
+from parplan.errors import SpecError
+
+app = typer.Typer(
+    name="parplan",
+    help="Plan distributed training of Diffusion Transformers (video DiTs): cost model, "
+    "topology-aware collectives, ILP planner, month-long GPU estimates and smoke runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+STATE = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    STATE["debug"] = debug
+
+
+register_all(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the Typer app, mapping SpecError to exit 2 with one line."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False)
+    except SpecError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except Exception as err:  # click usage errors carry their own exit code
+        code = getattr(err, "exit_code", None)
+        if code is not None and hasattr(err, "show"):
+            err.show()
+            return code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
