@@ -1,0 +1,510 @@
+"""Time and link load of NCCL-style collectives on a `Topology`, for concurrent process groups.
+
+Why this module exists: a two-constant (intra/inter bandwidth) model cannot say which link a
+collective waits on, nor see that eight DP groups share one node's NICs. Here every group's
+flows are put on the links they take (the algorithm NCCL uses, docs/collectives.md), loads of all
+groups that run at once are summed per link, and
+
+    time = latency (alpha) term + max over links of bytes_on_link / (bandwidth * efficiency(tier))
+
+(the alpha-beta model of Thakur, Rabenseifner & Gropp 2005, "Optimization of collective
+communication operations in MPICH", IJHPCA 19(1), with beta taken per link).
+
+For one (op, groups) the loads are linear in the buffer size, so they are computed once per unit
+byte and cached on the topology; a later estimate is a dictionary lookup and a few flops.
+
+Byte convention: `buffer_bytes` as in comm_ops.py (all-gather output, all-reduce and
+reduce-scatter input, each rank's all-to-all buffer, broadcast buffer, p2p_ring: the block one
+rank sends per step, `steps` steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from parplan.comm_ops import CollectiveCall, sent_bytes
+from parplan.errors import SpecError
+from parplan.topology import Topology
+
+OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "p2p_ring")
+
+# Achieved fraction of link rate (named per tier, never fitted per case; docs/collectives.md).
+# NVLink: "450GB/s is the line rate. With the protocol overhead (~20%) NCCL can get an effective
+# NVLink bandwidth of 370GB/s" (S. Jeaugey, NCCL team, github.com/NVIDIA/nccl-tests/issues/212);
+# 370 / 450 = 0.82. The overhead is NCCL's protocol (SM copies, 128 B payloads), so PCIe gets it too.
+NCCL_NVLINK_EFFICIENCY = 0.82
+NCCL_PCIE_EFFICIENCY = 0.82
+# NIC: "For NDR @ 400Gbps you should see 46-48GB/s per NIC" (NCCL team,
+# github.com/NVIDIA/nccl-tests/issues/290); 47 / 50 = 0.94. The spine carries the same IB links.
+NCCL_NIC_EFFICIENCY = 0.94
+# Processes on one host (gloo over loopback): the spec's bandwidth is already what calibrate measured.
+LOOPBACK_EFFICIENCY = 1.0
+# NCCL's own cost model derates the (double binary) tree all-reduce: `busBw*.92`
+# (NVIDIA/nccl src/graph/tuning.cc, ncclTopoTuneModel). Without it the tree, with its log2(m)
+# latency, would beat the ring at every size; with it NCCL's large-message choice (ring) returns.
+NCCL_TREE_ALLREDUCE_BANDWIDTH_FACTOR = 0.92
+
+TIER_EFFICIENCY = {
+    "nvlink": NCCL_NVLINK_EFFICIENCY,
+    "pcie": NCCL_PCIE_EFFICIENCY,
+    "loopback": LOOPBACK_EFFICIENCY,
+    "nic": NCCL_NIC_EFFICIENCY,
+    "spine": NCCL_NIC_EFFICIENCY,
+}
+CACHE_MAX_ENTRIES = 4096
+
+
+class Bottleneck(BaseModel):
+    """The slowest link: its tier, its name in `Topology.graph`, and how busy it is.
+
+    `utilization` = bandwidth_time_s / time_s: the share of the collective's duration that this
+    link spends transmitting at its achievable rate (the rest is latency).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: str
+    edge: str
+    utilization: float
+
+
+class CollectiveEstimate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: str
+    group_size: int
+    groups: int
+    algorithm: str
+    time_s: float
+    latency_s: float
+    bandwidth_time_s: float
+    bus_bandwidth_bytes_per_s: float  # nccl-tests busbw: textbook bytes sent per rank / time
+    bytes_sent_per_gpu: float  # mean over ranks, as the modelled algorithm sends them
+    bottleneck: Bottleneck
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Cost of one algorithm per unit buffer byte (one call, one step)."""
+
+    algorithm: str
+    latency_s: float
+    seconds_per_byte: float
+    tier: str
+    edge: str
+    sent_per_byte: float
+
+
+@dataclass
+class _Loads:
+    """Bytes per unit buffer byte on each directed link class (outgoing direction)."""
+
+    intra: np.ndarray  # per GPU: its port into the node's switch
+    nic: np.ndarray  # per (node, rail): the NIC port
+    uplink: np.ndarray  # per leaf: its aggregated uplinks to the spine
+
+    @classmethod
+    def zeros(cls, topo: Topology) -> _Loads:
+        return cls(
+            intra=np.zeros(topo.num_gpus),
+            nic=np.zeros(topo.num_nodes * topo.nics_per_node),
+            uplink=np.zeros(topo.num_leaves),
+        )
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def estimate_collective(
+    topology: Topology,
+    *,
+    op: str,
+    groups: list[list[int]],
+    buffer_bytes: float,
+    steps: int = 1,
+) -> CollectiveEstimate:
+    """Time of `op` run at once by every group in `groups` (global ranks = GPU indices)."""
+    if op not in OPS:
+        raise SpecError(f"op={op!r} is not a collective; choose one of {', '.join(OPS)}")
+    if buffer_bytes < 0:
+        raise SpecError(f"bytes={buffer_bytes} must be >= 0")
+    if steps < 0:
+        raise SpecError(f"steps={steps} must be >= 0")
+    plans, group_size = _cached_plans(topology, op, groups)
+    repeats = steps if op == "p2p_ring" else 1
+    plan = min(plans, key=lambda p: p.latency_s + p.seconds_per_byte * buffer_bytes)
+    return _estimate(
+        plan,
+        op=op,
+        group_size=group_size,
+        groups=len(groups),
+        buffer_bytes=buffer_bytes,
+        repeats=repeats,
+        steps=steps,
+    )
+
+
+def estimate_call(
+    topology: Topology, *, call: CollectiveCall, groups: list[list[int]]
+) -> CollectiveEstimate:
+    """One call of a `CollectiveCall` on `groups` (multiply `time_s` by `call.count` for all)."""
+    return estimate_collective(
+        topology, op=call.op, groups=groups, buffer_bytes=call.buffer_bytes, steps=call.steps
+    )
+
+
+def tier_efficiency(topology: Topology, tier: str) -> float:
+    """Achieved fraction of link rate; a calibrated `efficiency.collective_bus` overrides all."""
+    calibrated = topology.cluster.efficiency
+    if calibrated is not None and calibrated.collective_bus is not None:
+        return calibrated.collective_bus
+    return TIER_EFFICIENCY[tier]
+
+
+# ------------------------------------------------------------------------------ estimate
+
+
+def _estimate(
+    plan: _Plan,
+    *,
+    op: str,
+    group_size: int,
+    groups: int,
+    buffer_bytes: float,
+    repeats: int,
+    steps: int,
+) -> CollectiveEstimate:
+    latency_s = plan.latency_s * repeats
+    bandwidth_time_s = plan.seconds_per_byte * buffer_bytes * repeats
+    time_s = latency_s + bandwidth_time_s
+    call = CollectiveCall(op=op, dim="dp", buffer_bytes=buffer_bytes, steps=steps)
+    textbook_bytes = sent_bytes(call, group_size)
+    return CollectiveEstimate(
+        op=op,
+        group_size=group_size,
+        groups=groups,
+        algorithm=plan.algorithm,
+        time_s=time_s,
+        latency_s=latency_s,
+        bandwidth_time_s=bandwidth_time_s,
+        bus_bandwidth_bytes_per_s=textbook_bytes / time_s if time_s > 0 else 0.0,
+        bytes_sent_per_gpu=plan.sent_per_byte * buffer_bytes * repeats,
+        bottleneck=Bottleneck(
+            tier=plan.tier,
+            edge=plan.edge,
+            utilization=bandwidth_time_s / time_s if time_s > 0 else 0.0,
+        ),
+    )
+
+
+def _cached_plans(
+    topology: Topology, op: str, groups: list[list[int]]
+) -> tuple[tuple[_Plan, ...], int]:
+    """Plans per (op, groups). Fast path: the same `groups` object as last time (callers such as
+    the evaluator reuse `strategy_groups` lists; they must not mutate them afterwards), else a
+    key of the groups' contents (~0.2-1 ms at 16,384 ranks, to hash them)."""
+    fast_key = ("id", op, id(groups))
+    hit = topology.cache.get(fast_key)
+    if hit is not None and hit[0] is groups:
+        return hit[1]
+    key = (op, tuple(map(tuple, groups)))
+    entry = topology.cache.get(key)
+    if entry is None:
+        group_size = max((len(g) for g in groups), default=0)
+        entry = (_plans(topology, op, _batches(topology, groups)), group_size)
+        if len(topology.cache) >= CACHE_MAX_ENTRIES:
+            topology.cache.pop(next(iter(topology.cache)))
+        topology.cache[key] = entry
+    topology.cache[fast_key] = (groups, entry)
+    return entry
+
+
+# --------------------------------------------------------------------------------- batches
+
+
+@dataclass
+class _Batch:
+    """Groups of one size p, flattened: member arrays plus per (group, node) pair counts."""
+
+    p: int
+    num_groups: int
+    members: np.ndarray  # [G*p] global ranks, group-major
+    group: np.ndarray  # [G*p] group index of each member
+    pair: np.ndarray  # [G*p] index of the member's (group, node) pair
+    k: np.ndarray  # [G*p] members of its group on its node (float)
+    m: np.ndarray  # [G*p] distinct nodes of its group
+    pair_group: np.ndarray  # [pairs] group of each (group, node) pair, sorted by group, node
+    pair_node: np.ndarray  # [pairs] node of each pair
+    pair_count: np.ndarray  # [pairs] members in each pair
+
+
+def _batches(topo: Topology, groups: list[list[int]]) -> list[_Batch]:
+    by_size: dict[int, list[list[int]]] = {}
+    for group in groups:
+        if len(group) > 1:
+            by_size.setdefault(len(group), []).append(group)
+    return [_batch(topo, np.asarray(gs, dtype=np.int64)) for gs in by_size.values()]
+
+
+def _batch(topo: Topology, grid: np.ndarray) -> _Batch:
+    num_groups, p = grid.shape
+    if grid.min() < 0 or grid.max() >= topo.num_gpus:
+        raise SpecError(
+            f"groups: rank {int(grid.max())} outside the {topo.num_gpus} GPUs of "
+            f"'{topo.cluster.name}' (groups of {p}; the group is larger than the cluster "
+            f"or misplaced)"
+        )
+    ordered = np.sort(grid, axis=1)
+    if (ordered[:, 1:] == ordered[:, :-1]).any():
+        raise SpecError(f"groups: a group repeats a rank: {grid[0, :16].tolist()}")
+    group = np.repeat(np.arange(num_groups), p)
+    key = group * topo.num_nodes + grid.ravel() // topo.gpus_per_node
+    pairs, pair, counts = np.unique(key, return_inverse=True, return_counts=True)
+    pair_group = pairs // topo.num_nodes
+    nodes_per_group = np.bincount(pair_group, minlength=num_groups)
+    return _Batch(
+        p,
+        num_groups,
+        grid.ravel(),
+        group,
+        pair,
+        counts[pair].astype(float),
+        nodes_per_group[group].astype(float),
+        pair_group,
+        pairs % topo.num_nodes,
+        counts,
+    )
+
+
+# ------------------------------------------------------------------------------- planning
+
+
+def _plans(topo: Topology, op: str, batches: list[_Batch]) -> tuple[_Plan, ...]:
+    """Every algorithm NCCL might pick for `op` on these groups, costed per unit byte."""
+    if not batches:
+        return (_Plan("none", 0.0, 0.0, "none", "-", 0.0),)
+    multi_node = any(b.m.max() > 1 for b in batches)
+    if op == "all_reduce" and multi_node:
+        return (
+            _plan(topo, batches, "hierarchical_ring", _load_hier_all_reduce, inter="ring"),
+            _plan(topo, batches, "hierarchical_tree", _load_hier_all_reduce, inter="tree"),
+        )
+    loader, name = {
+        "all_reduce": (_load_ring, "ring"),
+        "all_gather": (_load_ring, "ring"),
+        "reduce_scatter": (_load_ring, "ring"),
+        "broadcast": (_load_ring, "pipelined_ring"),
+        "all_to_all": (_load_all_to_all, "pairwise"),
+        "p2p_ring": (_load_p2p_ring, "p2p"),
+    }[op]
+    if name == "ring" and multi_node:
+        name = "rail_ring"
+    kwargs = {"op": op} if loader is _load_ring else {}
+    return (_plan(topo, batches, name, loader, **kwargs),)
+
+
+def _plan(topo: Topology, batches: list[_Batch], algorithm: str, loader, **kw) -> _Plan:
+    loads = _Loads.zeros(topo)
+    latency_s = max(loader(topo, loads, batch, **kw) for batch in batches)
+    members_total = sum(b.members.size for b in batches)
+    sent = (loads.intra.sum() + loads.nic.sum()) / members_total
+    seconds_per_byte, tier, edge = _slowest_link(topo, loads)
+    if algorithm == "hierarchical_tree":
+        seconds_per_byte /= NCCL_TREE_ALLREDUCE_BANDWIDTH_FACTOR
+    return _Plan(algorithm, float(latency_s), seconds_per_byte, tier, edge, float(sent))
+
+
+def _slowest_link(topo: Topology, loads: _Loads) -> tuple[float, str, str]:
+    """max over links of load / (bandwidth * efficiency): seconds per buffer byte, tier, name."""
+    candidates = [
+        ("intra", topo.intra_tier, loads.intra, topo.intra_bytes_per_s),
+        ("nic", "nic", loads.nic, topo.nic_bytes_per_s),
+        ("uplink", "spine", loads.uplink, _uplink_bandwidths(topo)),
+    ]
+    best = (0.0, "none", "-")
+    for kind, tier, load, bandwidth in candidates:
+        if load.size == 0 or not load.any():
+            continue
+        seconds = load / (bandwidth * tier_efficiency(topo, tier))
+        index = int(np.argmax(seconds))
+        if seconds[index] > best[0]:
+            best = (float(seconds[index]), tier, topo.edge_name(kind, index))
+    return best
+
+
+def _uplink_bandwidths(topo: Topology) -> np.ndarray:
+    bandwidths = topo.cache.get("uplink_bandwidths")
+    if bandwidths is None:
+        bandwidths = np.array([topo.uplink_bytes_per_s(i) for i in range(topo.num_leaves)])
+        topo.cache["uplink_bandwidths"] = bandwidths
+    return bandwidths
+
+
+# ------------------------------------------------------------------------- link loaders
+# Each loader adds one batch's per-unit-byte loads and returns its (largest) latency term.
+
+
+def _rails(topo: Topology, members: np.ndarray) -> np.ndarray:
+    return (members % topo.gpus_per_node) * topo.nics_per_node // topo.gpus_per_node
+
+
+def _nic_index(topo: Topology, members: np.ndarray, rails: np.ndarray) -> np.ndarray:
+    return (members // topo.gpus_per_node) * topo.nics_per_node + rails
+
+
+def _ring_factor(op: str, p: int) -> float:
+    """Bytes each ring link carries per buffer byte (Thakur et al. 2005, ring algorithms)."""
+    if op == "all_reduce":
+        return 2 * (p - 1) / p
+    if op == "broadcast":
+        return 1.0  # pipelined ring: the whole buffer crosses every link once
+    return (p - 1) / p  # all_gather, reduce_scatter
+
+
+def _ring_latency_s(topo: Topology, *, steps: float, inter_steps: np.ndarray) -> float:
+    """NCCL's ring latency: intra-node steps at the NVLink latency, inter-node steps at the
+    network latency (src/graph/tuning.cc: (nsteps - nInterSteps)*intraLat + nInterSteps*interLat)."""
+    worst = float(inter_steps.max())
+    return (steps - worst) * topo.intra_latency_s + worst * topo.inter_latency_s
+
+
+def _load_ring(topo: Topology, loads: _Loads, b: _Batch, *, op: str) -> float:
+    """NCCL ring: ranks of one node consecutive, one inter-node hop per node per channel.
+
+    NCCL runs one channel per NIC (rail) and rotates which local GPU makes the inter-node hop, so
+    a node with k members sends f*(k-1)/k per GPU over NVLink and f/k per member over its rail
+    (a single-node group: f per GPU over NVLink, where k = p).
+    """
+    f = _ring_factor(op, b.p)
+    loads.intra[b.members] += np.where(b.m > 1, f * (b.k - 1) / b.k, f)
+    multi = b.m > 1
+    if multi.any():
+        members = b.members[multi]
+        np.add.at(loads.nic, _nic_index(topo, members, _rails(topo, members)), f / b.k[multi])
+        _load_leaf_crossings(topo, loads, b, np.where(multi, f / b.k, 0.0))
+    rounds = 2 if op == "all_reduce" else 1
+    return _ring_latency_s(topo, steps=rounds * (b.p - 1), inter_steps=rounds * (b.m - 1))
+
+
+def _load_leaf_crossings(topo: Topology, loads: _Loads, b: _Batch, per_member: np.ndarray) -> None:
+    """A ring over each group's nodes (sorted) leaves a leaf group where the next node is elsewhere;
+    each member of the node before the crossing sends `per_member` up its leaf's uplinks."""
+    if topo.num_leaf_groups == 1:
+        return
+    n = b.pair_group.size
+    nxt = np.arange(1, n + 1)
+    first = np.searchsorted(b.pair_group, b.pair_group)
+    wrap = (nxt == n) | (b.pair_group[nxt % n] != b.pair_group)
+    nxt = np.where(wrap, first, nxt % n)
+    leaf_group = b.pair_node // topo.nodes_per_leaf
+    crossing = (leaf_group != leaf_group[nxt])[b.pair]
+    if not crossing.any():
+        return
+    rails = _rails(topo, b.members) if topo.rail_optimized else np.zeros_like(b.members)
+    leaves = _leaf_ids(topo, leaf_group[b.pair], rails)
+    np.add.at(loads.uplink, leaves[crossing], per_member[crossing])
+
+
+def _leaf_ids(topo: Topology, leaf_groups: np.ndarray, rails: np.ndarray) -> np.ndarray:
+    if topo.rail_optimized:
+        return rails * topo.num_leaf_groups + leaf_groups
+    return leaf_groups
+
+
+def _load_hier_all_reduce(topo: Topology, loads: _Loads, b: _Batch, *, inter: str) -> float:
+    """Intra-node reduce-scatter, inter-node all-reduce of each GPU's 1/k shard over its rail,
+    intra-node all-gather (NCCL's ring/tree with NVLink inside a node; Jeaugey, "Massively scale
+    your deep learning training with NCCL 2.4", NVIDIA blog 2019, for the double binary tree).
+
+    Ring inter-node: 2(m-1)/m of the shard per NIC, latency 2(k-1) intra + 2(m-1) inter hops
+    (the hierarchical algorithm's own; NCCL's flat ring would pay 2(p-1) hops). Double binary tree:
+    about 2x the shard per NIC (each node is interior in one tree), latency
+    2((k-1) intraLat + log2(m) interLat) (src/graph/tuning.cc).
+    """
+    loads.intra[b.members] += 2 * (b.k - 1) / b.k
+    ring_factor = 2 * (b.m - 1) / b.m
+    factor = ring_factor if inter == "ring" else np.where(b.m > 1, 2.0, 0.0)
+    per_member = factor / b.k
+    np.add.at(loads.nic, _nic_index(topo, b.members, _rails(topo, b.members)), per_member)
+    _load_leaf_crossings(topo, loads, b, per_member)
+    intra_s = 2 * (b.k - 1) * topo.intra_latency_s
+    if inter == "ring":
+        return float(np.max(intra_s + 2 * (b.m - 1) * topo.inter_latency_s))
+    tree_hops = 2 * np.ceil(np.log2(np.maximum(b.m, 1)))
+    return float(np.max(intra_s + tree_hops * topo.inter_latency_s))
+
+
+def _load_all_to_all(topo: Topology, loads: _Loads, b: _Batch) -> float:
+    """Direct pairwise flows: each rank sends buffer/p to every other rank at once.
+
+    Inside a node they cross the NVSwitch; across nodes, rail-optimized fabrics use PXN (NCCL
+    >= 2.12: data for rail r is first moved over NVLink to the local GPU on rail r, so it stays on
+    rail r's leaf); fat trees send from the source GPU's own NIC. Latency: pairwise exchange,
+    (p-1) alpha (Thakur et al. 2005, section 4.5), at the network latency for remote peers.
+    """
+    p = b.p
+    loads.intra[b.members] += (b.k - 1) / p
+    if b.m.max() > 1:
+        _load_a2a_nics(topo, loads, b)
+        if topo.num_leaf_groups > 1:
+            _load_a2a_uplinks(topo, loads, b)
+    remote = float((p - b.k).max())
+    return (p - 1 - remote) * topo.intra_latency_s + remote * topo.inter_latency_s
+
+
+def _load_a2a_nics(topo: Topology, loads: _Loads, b: _Batch) -> None:
+    nics = topo.nics_per_node
+    rails = _rails(topo, b.members)
+    if not topo.rail_optimized:
+        np.add.at(loads.nic, _nic_index(topo, b.members, rails), (b.p - b.k) / b.p)
+        return
+    per_pair_rail = np.bincount(b.pair * nics + rails, minlength=b.pair_group.size * nics)
+    per_pair_rail = per_pair_rail.reshape(-1, nics)
+    per_group_rail = np.bincount(b.group * nics + rails, minlength=b.num_groups * nics)
+    per_group_rail = per_group_rail.reshape(-1, nics)
+    remote_on_rail = per_group_rail[b.pair_group] - per_pair_rail  # [pairs, rails]
+    sent = b.pair_count[:, None] * remote_on_rail / b.p
+    index = b.pair_node[:, None] * nics + np.arange(nics)[None, :]
+    np.add.at(loads.nic, index.ravel(), sent.ravel())
+
+
+def _load_a2a_uplinks(topo: Topology, loads: _Loads, b: _Batch) -> None:
+    lgs = topo.num_leaf_groups
+    leaf_group = b.members // topo.gpus_per_node // topo.nodes_per_leaf
+    per_group_leaf = np.bincount(b.group * lgs + leaf_group, minlength=b.num_groups * lgs)
+    per_group_leaf = per_group_leaf.reshape(-1, lgs).astype(float)  # [G, leaf groups]
+    if not topo.rail_optimized:
+        loads.uplink += (per_group_leaf * (b.p - per_group_leaf) / b.p).sum(axis=0)
+        return
+    nics = topo.nics_per_node
+    rails = _rails(topo, b.members)
+    per_cell = np.bincount(
+        (b.group * lgs + leaf_group) * nics + rails, minlength=b.num_groups * lgs * nics
+    ).reshape(-1, lgs, nics)
+    per_rail = per_cell.sum(axis=1)  # [G, rails]
+    sent = per_group_leaf[:, :, None] * (per_rail[:, None, :] - per_cell) / b.p
+    loads.uplink += sent.sum(axis=0).T.ravel()  # leaf id = rail * leaf groups + leaf group
+
+
+def _load_p2p_ring(topo: Topology, loads: _Loads, b: _Batch) -> float:
+    """Ring attention / pipeline send-recv: rank i sends its block to rank i+1 (group order)."""
+    grid = b.members.reshape(b.num_groups, b.p)
+    src, dst = grid.ravel(), np.roll(grid, -1, axis=1).ravel()
+    gpn = topo.gpus_per_node
+    same_node = src // gpn == dst // gpn
+    loads.intra[src[same_node]] += 1.0
+    cross = ~same_node
+    if not cross.any():
+        return topo.intra_latency_s
+    rail_gpu = dst if topo.rail_optimized else src  # PXN on rail-optimized fabrics
+    rails = _rails(topo, rail_gpu[cross])
+    np.add.at(loads.nic, _nic_index(topo, src[cross], rails), 1.0)
+    if topo.num_leaf_groups > 1:
+        src_group = src[cross] // gpn // topo.nodes_per_leaf
+        leaves_differ = src_group != dst[cross] // gpn // topo.nodes_per_leaf
+        ids = _leaf_ids(topo, src_group, rails if topo.rail_optimized else np.zeros_like(rails))
+        np.add.at(loads.uplink, ids[leaves_differ], 1.0)
+    return topo.inter_latency_s

@@ -1,0 +1,69 @@
+"""Time of a strategy's collectives on the cluster graph, with all groups of a dimension at once.
+
+Binds a strategy's process groups (placement by rank order) to the topology, then asks the
+collective model for each `CollectiveCall`. Topologies and groups are cached because the planner
+evaluates thousands of strategies on the same cluster.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
+
+from parplan.collectives import estimate_collective
+from parplan.comm_ops import CollectiveCall
+from parplan.placement import strategy_groups
+from parplan.specs import ClusterSpec, StrategySpec
+from parplan.topology import Topology
+
+
+class CallTime(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call: CollectiveCall
+    group_size: int
+    time_s: float  # all `count` calls
+    tier: str
+    edge: str
+
+
+@lru_cache(maxsize=64)
+def _topology(cluster_json: str, num_gpus: int) -> Topology:
+    return Topology.from_cluster(ClusterSpec.model_validate_json(cluster_json), num_gpus)
+
+
+@lru_cache(maxsize=4096)
+def _groups(strategy_json: str) -> dict[str, list[list[int]]]:
+    return strategy_groups(StrategySpec.model_validate_json(strategy_json))
+
+
+class CommModel:
+    """Collective times for one (cluster, strategy)."""
+
+    def __init__(self, cluster: ClusterSpec, strategy: StrategySpec, num_gpus: int) -> None:
+        self.topology = _topology(cluster.model_dump_json(), num_gpus)
+        self.groups = _groups(strategy.model_dump_json())
+
+    def group_size(self, dim: str) -> int:
+        groups = self.groups.get(dim) or [[0]]
+        return len(groups[0])
+
+    def time(self, call: CollectiveCall) -> CallTime:
+        size = self.group_size(call.dim)
+        if size <= 1 or call.count == 0 or call.buffer_bytes == 0:
+            return CallTime(call=call, group_size=size, time_s=0.0, tier="-", edge="-")
+        est = estimate_collective(
+            self.topology,
+            op=call.op,
+            groups=self.groups[call.dim],
+            buffer_bytes=call.buffer_bytes,
+            steps=call.steps,
+        )
+        return CallTime(
+            call=call,
+            group_size=size,
+            time_s=est.time_s * call.count,
+            tier=est.bottleneck.tier,
+            edge=est.bottleneck.edge,
+        )

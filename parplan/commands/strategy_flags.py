@@ -1,0 +1,48 @@
+"""Build a StrategySpec from command-line flags (shared by `predict`, `compare-sp`, `smoke`).
+
+A missing --dp is derived from the GPU count; every other rule is the spec's own validation,
+reported as a one-line SpecError naming the flag.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from parplan.errors import SpecError
+from parplan.specs import StrategySpec, format_validation_error, load_strategy
+
+
+def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:
+    inner = tp * sp * pp
+    if gpus % inner:
+        raise SpecError(
+            f"--gpus {gpus} is not divisible by tp*sp*pp = {tp}*{sp}*{pp} = {inner}; "
+            "choose degrees that divide the GPU count"
+        )
+    return gpus // inner
+
+
+def parse_ckpt(text: str) -> str | list[str]:
+    """`none|selective|full`, or a comma list with one mode per block group."""
+    parts = [p.strip() for p in text.split(",")]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags) -> StrategySpec:
+    """Flags override the strategy file; `dp` defaults to gpus / (tp·sp·pp)."""
+    base = load_strategy(strategy_file).model_dump() if strategy_file else {}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "ckpt" in given:
+        given["ckpt"] = parse_ckpt(given["ckpt"])
+    if "order" in given:
+        given["order"] = [p.strip() for p in given["order"].split(",")]
+    merged = {**base, **given}
+    if "dp" not in merged and gpus is not None:
+        merged["dp"] = derive_dp(
+            gpus=gpus, tp=merged.get("tp", 1), sp=merged.get("sp", 1), pp=merged.get("pp", 1)
+        )
+    try:
+        return StrategySpec.model_validate(merged)
+    except ValidationError as err:
+        line = format_validation_error("strategy", StrategySpec, err)
+        raise SpecError(line.replace("strategy: ", "strategy flag --").replace("_", "-")) from None

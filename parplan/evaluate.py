@@ -1,0 +1,744 @@
+"""The strategy cost model: step time, MFU, memory and the bottleneck of one parallel layout.
+
+step = m·t_mb (slowest pipeline stage) + bubble + exposed DP/ZeRO communication + optimizer
+       + online encoders,
+t_mb = Σ blocks (forward + backward + recompute compute + exposed TP/SP/ZeRO-3 communication)
+       + embedders + pipeline sends.
+Compute follows a roofline (compute.py); collectives are timed on the cluster graph with every
+group of a dimension running at once (comm_model.py); overlap rules are per strategy (below and
+docs/cost_model.md). MFU counts model FLOPs (3 × forward); HFU adds the recomputed forward.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from parplan.comm_model import CallTime, CommModel
+from parplan.comm_ops import CollectiveCall
+from parplan.compute import Device
+from parplan.flops import BlockCost, ModelCost, model_cost
+from parplan.geometry import TokenGeometry, token_geometry
+from parplan.layout import Layout, check_strategy, make_layout, stage_params
+from parplan.memory import (
+    activation_terms,
+    allocator_margin_bytes,
+    kept_activation_bytes,
+    model_state_bytes,
+    working_activation_bytes,
+)
+from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
+from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+from parplan.strategies.base import BlockShape
+from parplan.strategies.dp import dp_step_calls, zero3_microbatch_calls
+from parplan.strategies.dsp import dsp_switch_calls, dsp_switch_count
+from parplan.strategies.fastseq import fastseq_calls, fastseq_extra_activation_bytes
+from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
+from parplan.strategies.ring import ring_calls, ring_kv_buffer_bytes
+from parplan.strategies.tp import tp_calls
+from parplan.strategies.ulysses import ulysses_calls
+from parplan.strategies.usp import usp_calls
+
+FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
+GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
+ADAM_BYTES_PER_PARAM = 28  # r/w fp32 master, m, v (24) + grad read + 16-bit weight write (4)
+KERNELS_PER_SUBLAYER = 6  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
+
+
+class Inputs(BaseModel):
+    """Everything one evaluation needs, resolved once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    model: ModelSpec
+    workload: WorkloadSpec
+    cluster: ClusterSpec
+    strategy: StrategySpec
+    geometry: TokenGeometry
+    cost: ModelCost
+    layout: Layout
+
+
+class ComputeParts(BaseModel):
+    """One block, one micro-batch, one GPU: forward seconds by kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gemm_s: float
+    attention_s: float
+    elementwise_s: float
+    qkv_gemm_s: float  # the QKV projection alone (what FastSeq / Ulysses-bwd overlap with)
+
+    @property
+    def fwd_s(self) -> float:
+        return self.gemm_s + self.attention_s + self.elementwise_s
+
+    @property
+    def bwd_s(self) -> float:
+        return (
+            GEMM_BWD_OVER_FWD * self.gemm_s
+            + FLASH_BWD_OVER_FWD * self.attention_s
+            + 2 * self.elementwise_s
+        )
+
+    def recompute_s(self, ckpt: str) -> float:
+        return {"none": 0.0, "selective": self.attention_s, "full": self.fwd_s}[ckpt]
+
+
+class Exposed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timed: CallTime
+    exposed_s: float  # per micro-batch (or per step for phase "step")
+
+
+def resolve(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None = None,
+) -> Inputs:
+    """Validate and derive everything; SpecError on any rule of SPEC_FORMAT "Strategy"."""
+    gpus = num_gpus or strategy.world_size
+    geometry = token_geometry(model, workload)
+    check_strategy(model=model, geometry=geometry, strategy=strategy, num_gpus=gpus)
+    layout = make_layout(model=model, workload=workload, strategy=strategy, num_gpus=gpus)
+    return Inputs(
+        model=model,
+        workload=workload,
+        cluster=cluster,
+        strategy=strategy,
+        geometry=geometry,
+        cost=model_cost(model, geometry, workload),
+        layout=layout,
+    )
+
+
+# ------------------------------------------------------------------------- per-block pieces
+
+
+def block_shape(inp: Inputs, block: BlockCost) -> BlockShape:
+    m, g = inp.model, inp.geometry
+    rows = g.attention_tokens if block.block_type in ("mmdit",) or g.joint else g.tokens
+    self_attn = sum(1 for a in block.attention if a.kind in ("self", "joint"))
+    return BlockShape(
+        block_type=block.block_type,
+        micro_batch=inp.strategy.micro_batch,
+        rows=rows,
+        hidden=m.hidden,
+        kv_width=m.n_kv_heads * m.d_head,
+        self_attentions=max(self_attn, 1),
+        cross_attention=any(a.kind == "cross" for a in block.attention),
+        text_rows=g.text_tokens,
+        element_bytes=inp.layout.element_bytes,
+        params_replicated=block.params_replicated,
+    )
+
+
+def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Device) -> ComputeParts:
+    s = inp.strategy
+    split = s.tp * s.sp
+    b, e = s.micro_batch, inp.layout.element_bytes
+    gemm_flops = block.gemm_flops * b / split
+    weight_bytes = block.params * e / s.tp
+    gemm_s = device.gemm_s(
+        flops=gemm_flops,
+        bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
+        kernels=shape.sublayers * 2,
+    )
+    attention_s = sum(
+        device.attention_s(
+            flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim,
+            bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
+            kernels=s.ring_degree,
+        )
+        for a in block.attention
+    )
+    rep_div = s.sp * (s.tp if s.megatron_sp else 1)
+    elem_bytes = _elementwise_bytes_per_token(inp.model, block, shape) * shape.rows * b / rep_div
+    elementwise_s = device.memory_bound_s(
+        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER * shape.sublayers
+    )
+    return ComputeParts(
+        gemm_s=gemm_s,
+        attention_s=attention_s,
+        elementwise_s=elementwise_s,
+        qkv_gemm_s=gemm_s * _qkv_share(inp.model),
+    )
+
+
+def _padded_head_dim(head_dim: int) -> int:
+    """FlashAttention-2 pads the head dim to a multiple of 32 (Dao-AILab/flash-attention
+    csrc/flash_attn/flash_api.cpp: head_size_rounded = round_multiple(head_size, 32) up to 192):
+    DiT-XL's 72 runs as 96 and wastes a quarter of the tensor-core work."""
+    if head_dim > 192:
+        return 256
+    return -(-head_dim // 32) * 32
+
+
+def _elementwise_bytes_per_token(model: ModelSpec, block: BlockCost, shape: BlockShape) -> float:
+    """Memory-bound traffic of one block per token, forward. GPT blocks follow Megatron's fused
+    kernels (LayerNorm r+w d, fused bias-dropout-add r 2d + w d: 5d per sublayer; bias-GeLU r+w
+    of the FFN width: flops.elementwise_elems_per_token). DiT blocks run as eager PyTorch (DiT,
+    Latte, Open-Sora, fast-DiT code): per modulated sublayer LayerNorm (2d), modulate x·(1+s)+b
+    unfused (mul, add: 4d), gate (2d) and residual add (3d) = 11d; the cross-attention sublayer
+    only adds its residual (3d); GELU r+w of the FFN width."""
+    e = shape.element_bytes
+    if model.family == "gpt":
+        return block.elementwise_bytes_per_token * e / 2
+    d, ffn = model.hidden, model.ffn
+    act = (3 if model.mlp == "swiglu" else 2) * ffn
+    per_token = 11 * d * (shape.self_attentions + 1) + 3 * d * int(shape.cross_attention) + act
+    return per_token * e
+
+
+def _qkv_share(model: ModelSpec) -> float:
+    """Fraction of a block's GEMM FLOPs in the QKV projection (per token, from the widths)."""
+    h, kv = model.hidden, model.n_kv_heads * model.d_head
+    qkv = h * (h + 2 * kv)
+    mlp = (3 if model.mlp == "swiglu" else 2) * h * model.ffn
+    cross = 2 * h * h if model.cross_attention else 0
+    return qkv / (qkv + h * h + mlp + cross)
+
+
+def block_calls(
+    inp: Inputs, shape: BlockShape, dsp_switches: int
+) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
+    """(fwd, bwd) collectives of one block for one micro-batch."""
+    s = inp.strategy
+    fwd, bwd = tp_calls(shape, degree=s.tp, megatron_sp=s.megatron_sp)
+    sp_fwd, sp_bwd = _sp_calls(inp, shape, dsp_switches)
+    z_fwd, z_bwd = ([], [])
+    if s.zero == 3:
+        z_fwd, z_bwd = zero3_microbatch_calls(
+            block_params=_block_params_per_tp(shape, inp),
+            element_bytes=inp.layout.element_bytes,
+            group_size=s.dp * s.sp,
+        )
+    return fwd + sp_fwd + z_fwd, bwd + sp_bwd + z_bwd
+
+
+def _block_params_per_tp(shape: BlockShape, inp: Inputs) -> int:
+    block = next(b for b in inp.cost.blocks if b.block_type == shape.block_type)
+    return int(block.params_tp_sharded // inp.strategy.tp + block.params_replicated)
+
+
+def _sp_calls(
+    inp: Inputs, shape: BlockShape, dsp_switches: int
+) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
+    s = inp.strategy
+    method, p = s.sp_method, s.sp
+    if method == "ulysses" or (method == "dsp" and shape.block_type not in _FACTORIZED):
+        return ulysses_calls(shape, degree=p, dim="sp")
+    if method == "ring":
+        return ring_calls(shape, degree=p, dim="sp")
+    if method == "fastseq":
+        return fastseq_calls(shape, degree=p)
+    if method == "usp":
+        return usp_calls(shape, ulysses=s.ulysses, ring=s.ring)
+    if method == "dsp":
+        return dsp_switch_calls(shape, degree=p, switches=dsp_switches)
+    return [], []
+
+
+_FACTORIZED = ("spatial", "temporal", "spatial_temporal")
+
+
+def dsp_switches_per_block(model: ModelSpec) -> dict[str, int]:
+    """DSP's all-to-alls per block of each type (see strategies/dsp.py for the rule)."""
+    counts: dict[str, int] = {}
+    for g in model.blocks:
+        counts[g.type] = counts.get(g.type, 0) + g.count
+    total = dsp_switch_count(counts)
+    per_block = {"spatial_temporal": 2}
+    spatial, temporal = counts.get("spatial", 0), counts.get("temporal", 0)
+    if spatial and temporal:
+        fewer = "spatial" if spatial <= temporal else "temporal"
+        per_block[fewer] = 2
+    assert total == sum(per_block.get(t, 0) * c for t, c in counts.items())
+    return per_block
+
+
+# ----------------------------------------------------------------------------- overlap
+
+
+def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
+    """What the step waits for, per the strategy's overlap rule (docs/cost_model.md)."""
+    call, t = timed.call, timed.time_s
+    label, bwd = call.label, call.phase == "bwd"
+    if label.startswith("ring."):
+        attention = parts.attention_s * (FLASH_BWD_OVER_FWD if bwd else 1.0)
+        per_step_compute = attention / max(inp.strategy.ring_degree, 1)
+        per_step_comm = t / max(call.steps * call.count, 1)
+        return call.count * call.steps * max(0.0, per_step_comm - per_step_compute)
+    if label == "fastseq.gather_x":
+        return max(0.0, t - parts.qkv_gemm_s * call.count)
+    if label == "fastseq.reduce_scatter_dx":
+        return max(0.0, t - GEMM_BWD_OVER_FWD * parts.qkv_gemm_s * call.count)
+    if label.startswith("ulysses.") and bwd:
+        # dq/dk/dv all-to-alls overlap the QKV weight-gradient GEMM (DeepSpeed sp_stream)
+        return max(0.0, t - parts.qkv_gemm_s * _share(label))
+    if label.startswith("zero3."):
+        window = parts.bwd_s if bwd else parts.fwd_s  # prefetch behind the previous block
+        return max(0.0, t - window)
+    return t
+
+
+def _share(label: str) -> float:
+    """Split the QKV wgrad window between the two Ulysses call records."""
+    return 0.5 if label in ("ulysses.q+out", "ulysses.kv") else 1.0
+
+
+def step_exposed(timed: CallTime, *, window_s: float, buckets: int) -> float:
+    """DP/ZeRO step collectives overlap a compute window in per-layer buckets; the last
+    bucket is always exposed (PyTorch DDP / Megatron overlap-grad-reduce, Li et al. 2020)."""
+    return max(timed.time_s / max(buckets, 1), timed.time_s - window_s)
+
+
+# ------------------------------------------------------------------------------- predict
+
+
+class BlockResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group_index: int
+    count: int
+    parts: ComputeParts
+    exposed: list[Exposed]  # per micro-batch, fwd + bwd (+ recompute for full ckpt)
+    shape: BlockShape
+
+
+def evaluate_blocks(inp: Inputs, comm: CommModel, device: Device) -> list[BlockResult]:
+    switches = dsp_switches_per_block(inp.model) if inp.strategy.sp_method == "dsp" else {}
+    results = []
+    for index, count in inp.layout.stage_blocks:
+        block = inp.cost.blocks[index]
+        shape = block_shape(inp, block)
+        parts = block_compute(inp, block, shape, device)
+        fwd, bwd = block_calls(inp, shape, switches.get(block.block_type, 0))
+        exposed = [
+            Exposed(timed=(t := comm.time(c)), exposed_s=exposed_seconds(t, parts, inp))
+            for c in fwd + bwd
+        ]
+        results.append(
+            BlockResult(group_index=index, count=count, parts=parts, exposed=exposed, shape=shape)
+        )
+    return results
+
+
+def _recompute_comm_s(result: BlockResult, ckpt: str) -> float:
+    """Full recompute repeats the forward TP/SP collectives (Megatron recomputes them too)."""
+    if ckpt != "full":
+        return 0.0
+    return sum(e.exposed_s for e in result.exposed if e.timed.call.phase == "fwd")
+
+
+def block_step_time(result: BlockResult, ckpt: str) -> tuple[float, float, float]:
+    """(compute, recompute, exposed comm) seconds of one block for one micro-batch."""
+    p = result.parts
+    comm = sum(e.exposed_s for e in result.exposed) + _recompute_comm_s(result, ckpt)
+    return p.fwd_s + p.bwd_s, p.recompute_s(ckpt), comm
+
+
+def predict(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None = None,
+) -> Prediction:
+    """Predict one step of `strategy`; SpecError on invalid degrees, fits=False if OOM."""
+    inp = resolve(model, workload, cluster, strategy, num_gpus)
+    device = Device.of(cluster, workload.precision)
+    comm = CommModel(cluster, strategy, inp.layout.num_gpus)
+    blocks = evaluate_blocks(inp, comm, device)
+    return assemble(inp, blocks, comm, device)
+
+
+def assemble(inp: Inputs, blocks: list[BlockResult], comm: CommModel, device: Device) -> Prediction:
+    s, lay = inp.strategy, inp.layout
+    m = lay.microbatches
+    compute_mb = recompute_mb = comm_mb = 0.0
+    for r in blocks:
+        ckpt = _group_ckpt(s, r.group_index)
+        c, rc, x = block_step_time(r, ckpt)
+        compute_mb += r.count * (c + rc)
+        recompute_mb += r.count * rc
+        comm_mb += r.count * x
+    embed_s = _embed_s(inp, device)
+    pp_exposed = sum(comm.time(c).time_s for c in _pp_calls(inp))
+    t_mb = compute_mb + embed_s + comm_mb + pp_exposed
+    bubble_s = bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m) * m * t_mb
+    step_timed = [comm.time(c) for c in _dp_calls(inp)]
+    window = {"dp.param_all_gather": _fwd_window(blocks)}
+    bucket_count = sum(count for _, count in lay.stage_blocks)
+    step_exposed_list = [
+        step_exposed(t, window_s=window.get(t.call.label, _bwd_window(blocks)), buckets=bucket_count)
+        for t in step_timed
+    ]
+    optimizer_s = _optimizer_s(inp, device)
+    encoder_s = _encoder_s(inp, device)
+    exposed_comm = m * (comm_mb + pp_exposed) + sum(step_exposed_list)
+    compute_s = m * (compute_mb + embed_s)
+    step = compute_s + exposed_comm + bubble_s + optimizer_s + encoder_s
+    breakdown = Breakdown(
+        compute_s=compute_s,
+        exposed_comm_s=exposed_comm,
+        comm_s=_comm_by_dim(blocks, step_timed, comm, inp),
+        exposed_comm_by_dim_s=_exposed_by_dim(blocks, step_timed, step_exposed_list, inp),
+        bubble_s=bubble_s,
+        optimizer_s=optimizer_s,
+        encoder_s=encoder_s,
+        recompute_s=m * recompute_mb,
+    )
+    memory = memory_breakdown(inp, blocks)
+    return _prediction(inp, step, breakdown, memory, blocks, step_timed, step_exposed_list, device)
+
+
+def _group_ckpt(s: StrategySpec, group_index: int) -> str:
+    return s.ckpt if isinstance(s.ckpt, str) else s.ckpt[group_index]
+
+
+def _fwd_window(blocks: list[BlockResult]) -> float:
+    return sum(r.count * r.parts.fwd_s for r in blocks)
+
+
+def _bwd_window(blocks: list[BlockResult]) -> float:
+    return sum(r.count * r.parts.bwd_s for r in blocks)
+
+
+def _embed_s(inp: Inputs, device: Device) -> float:
+    """Embedders and output head (patchify, timestep/text MLPs, vocab head): fwd + bwd."""
+    s = inp.strategy
+    flops = inp.cost.embed_flops * s.micro_batch / (s.tp * s.sp) * (1 + GEMM_BWD_OVER_FWD)
+    if s.pp > 1:
+        flops /= 2  # the head and the embedders sit on different stages
+    return device.gemm_s(flops=flops, bytes_moved=0.0, kernels=0)
+
+
+def _pp_calls(inp: Inputs) -> list[CollectiveCall]:
+    s, g = inp.strategy, inp.geometry
+    boundary = s.micro_batch * g.attention_tokens * inp.model.hidden * inp.layout.element_bytes
+    boundary /= s.sp * (s.tp if s.megatron_sp else 1)
+    return pp_microbatch_calls(boundary_bytes=boundary, pp=s.pp, vpp=s.vpp)
+
+
+def _dp_calls(inp: Inputs) -> list[CollectiveCall]:
+    s = inp.strategy
+    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp)
+    return dp_step_calls(
+        params=int(params),
+        element_bytes=inp.layout.element_bytes,
+        zero=s.zero,
+        group_size=s.dp * s.sp,
+    )
+
+
+def _optimizer_s(inp: Inputs, device: Device) -> float:
+    """Adam is memory-bound: ~28 bytes of HBM traffic per parameter it updates."""
+    s = inp.strategy
+    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp)
+    shard = s.dp * s.sp if s.zero >= 1 else 1
+    return device.memory_bound_s(bytes_moved=ADAM_BYTES_PER_PARAM * params / shard, kernels=1)
+
+
+def _encoder_s(inp: Inputs, device: Device) -> float:
+    """Online VAE / text encoding of this GPU's samples (every SP/TP rank encodes its group's
+    samples, as Open-Sora does)."""
+    if inp.cost.encoder_flops == 0:
+        return 0.0
+    text = _text_encoder_flops(inp)
+    vae = inp.cost.encoder_flops - text
+    samples = inp.layout.microbatches * inp.strategy.micro_batch
+    text_s = device.gemm_s(flops=text * samples, bytes_moved=0.0, kernels=0)
+    return device.conv_s(flops=vae * samples) + text_s
+
+
+def _text_encoder_flops(inp: Inputs) -> float:
+    enc = inp.model.text_encoder
+    if enc is None or "text" not in inp.workload.online_encoding:
+        return 0.0
+    return 2.0 * enc.params * enc.tokens  # dense forward: 2 FLOP per parameter per token
+
+
+# ------------------------------------------------------------------------------- memory
+
+
+def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
+    s, lay = inp.strategy, inp.layout
+    params = stage_params(inp.cost, lay, tp=s.tp, pp=s.pp)
+    states = model_state_bytes(
+        params_per_gpu=params, precision=inp.workload.precision, zero=s.zero, shard_group=s.dp * s.sp
+    )
+    kept, working = 0.0, 0.0
+    for r in blocks:
+        per_block_kept, per_block_working = block_activation_bytes(inp, r.shape, _group_ckpt(s, r.group_index))
+        kept += r.count * per_block_kept
+        working = max(working, per_block_working)
+    in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=lay.microbatches)
+    activations = kept * in_flight + working + _head_activation_bytes(inp)
+    buffers = _buffer_bytes(inp, blocks, params)
+    live = states.weights_bytes + states.grads_bytes + states.optimizer_bytes + activations + buffers
+    margin = allocator_margin_bytes(live)
+    return MemoryBreakdown(
+        weights_bytes=states.weights_bytes,
+        grads_bytes=states.grads_bytes,
+        optimizer_bytes=states.optimizer_bytes,
+        activations_bytes=activations,
+        buffers_bytes=buffers,
+        margin_bytes=margin,
+        total_bytes=live + margin,
+        capacity_bytes=inp.cluster.gpu.memory_bytes,
+    )
+
+
+def block_activation_bytes(inp: Inputs, shape: BlockShape, ckpt: str) -> tuple[float, float]:
+    """(kept for backward, live during this block's backward) bytes of one block on one GPU."""
+    s, m = inp.strategy, inp.model
+    terms = activation_terms(
+        x_bytes=shape.x_bytes,
+        x_kv_bytes=shape.x_kv_bytes,
+        text_kv_bytes=2 * shape.text_bytes,
+        self_attentions=shape.self_attentions,
+        cross_attention=shape.cross_attention,
+        ffn_ratio=m.ffn / m.hidden,
+        ffn_matrices=3 if m.mlp == "swiglu" else 2,
+        adaln=m.family == "dit",
+    )
+    kept = kept_activation_bytes(terms, ckpt=ckpt, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)
+    if s.sp_method == "fastseq" and ckpt != "full":
+        kept += fastseq_extra_activation_bytes(shape, degree=s.sp) / s.tp
+    working = working_activation_bytes(terms, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)
+    if s.ring_degree > 1:
+        working += ring_kv_buffer_bytes(shape, shard=s.sp) / s.tp
+    return kept, working
+
+
+def _head_activation_bytes(inp: Inputs) -> float:
+    """GPT output head: 16-bit logits plus fp32 softmax/grad of the vocab-parallel slice."""
+    m, s = inp.model, inp.strategy
+    if m.family != "gpt" or not m.vocab:
+        return 0.0
+    rows = s.micro_batch * inp.geometry.tokens / s.sp
+    return rows * m.vocab * (2 + 4) / s.tp
+
+
+def _buffer_bytes(inp: Inputs, blocks: list[BlockResult], params: float) -> float:
+    """Communication buffers: the largest per-micro-batch collective, double-buffered, plus the
+    DP gradient bucket (Megatron DDP: 40M elements) and ZeRO-3's prefetched layer."""
+    e = inp.layout.element_bytes
+    largest = max((x.timed.call.buffer_bytes for r in blocks for x in r.exposed), default=0.0)
+    bucket = min(params, 40e6) * e if inp.strategy.dp * inp.strategy.sp > 1 else 0.0
+    return 2 * largest + bucket
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def _comm_by_dim(
+    blocks: list[BlockResult], step_timed: list[CallTime], comm: CommModel, inp: Inputs
+) -> dict[str, float]:
+    m = inp.layout.microbatches
+    totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
+    for r in blocks:
+        for x in r.exposed:
+            totals[_dim_name(x.timed.call.dim)] += m * r.count * x.timed.time_s
+    for t in step_timed:
+        totals["dp"] += t.time_s
+    totals["pp"] += m * sum(comm.time(c).time_s for c in _pp_calls(inp))
+    return totals
+
+
+def _exposed_by_dim(
+    blocks: list[BlockResult], step_timed: list[CallTime], step_exposed_list: list[float], inp: Inputs
+) -> dict[str, float]:
+    m = inp.layout.microbatches
+    totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
+    for r in blocks:
+        ckpt = _group_ckpt(inp.strategy, r.group_index)
+        for x in r.exposed:
+            repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
+            totals[_dim_name(x.timed.call.dim)] += m * r.count * x.exposed_s * repeat
+    for t, exposed in zip(step_timed, step_exposed_list, strict=True):
+        totals["dp"] += exposed
+    return totals
+
+
+def _dim_name(dim: str) -> str:
+    return {"ulysses": "sp", "ring": "sp", "dp_sp": "dp"}.get(dim, dim)
+
+
+_ADVICE = {
+    "tp": "TP collectives are on the critical path: lower tp, keep TP inside a node, or enable "
+    "Megatron-SP with communication overlap",
+    "sp": "sequence-parallel traffic is exposed: prefer Ulysses inside a node and ring across "
+    "nodes (USP), or DSP for spatial/temporal models; or trade SP for DP",
+    "dp": "gradient/parameter traffic is exposed: use larger micro-batches or more accumulation, "
+    "a lower ZeRO stage, or keep DP groups rail-aligned",
+    "pp": "pipeline sends are exposed: fewer stages or more micro-batches",
+    "compute": "compute-bound: the layout is communication-efficient; more GPUs or lower "
+    "precision (fp8) shorten the step",
+    "bubble": "pipeline bubble dominates: more micro-batches, interleaving (vpp), or smaller pp",
+    "optimizer": "optimizer step dominates: shard it with ZeRO-1 or larger global batches",
+    "encoder": "online VAE/text encoding dominates: pre-extract latents and text embeddings",
+}
+
+
+def _bottleneck(
+    inp: Inputs,
+    breakdown: Breakdown,
+    blocks: list[BlockResult],
+    step_timed: list[CallTime],
+    step_exposed_list: list[float],
+) -> Bottleneck:
+    """The largest exposed collective, unless a non-communication term is larger."""
+    m = inp.layout.microbatches
+    by_call: dict[tuple[str, str, str], float] = {}
+    for r in blocks:
+        for x in r.exposed:
+            key = (_dim_name(x.timed.call.dim), f"{x.timed.call.op} ({x.timed.call.label})", x.timed.tier)
+            by_call[key] = by_call.get(key, 0.0) + m * r.count * x.exposed_s
+    for t, exposed in zip(step_timed, step_exposed_list, strict=True):
+        key = ("dp", f"{t.call.op} ({t.call.label})", t.tier)
+        by_call[key] = by_call.get(key, 0.0) + exposed
+    comm_key, comm_s = max(by_call.items(), key=lambda kv: kv[1], default=(("dp", "-", "-"), 0.0))
+    others = {
+        "bubble": breakdown.bubble_s,
+        "optimizer": breakdown.optimizer_s,
+        "encoder": breakdown.encoder_s,
+    }
+    other_dim, other_s = max(others.items(), key=lambda kv: kv[1])
+    if comm_s >= other_s and comm_s > 0.05 * breakdown.compute_s:
+        dim, collective, tier = comm_key
+        return Bottleneck(dim=dim, collective=collective, tier=tier, exposed_s=comm_s, advice=_ADVICE[dim])
+    if other_s > 0.05 * breakdown.compute_s:
+        return Bottleneck(dim=other_dim, collective="-", tier="-", exposed_s=other_s, advice=_ADVICE[other_dim])
+    return Bottleneck(dim="compute", collective="-", tier="-", exposed_s=0.0, advice=_ADVICE["compute"])
+
+
+def _prediction(
+    inp: Inputs,
+    step: float,
+    breakdown: Breakdown,
+    memory: MemoryBreakdown,
+    blocks: list[BlockResult],
+    step_timed: list[CallTime],
+    step_exposed_list: list[float],
+    device: Device,
+) -> Prediction:
+    lay = inp.layout
+    peak = device.peak_flop_per_s
+    model_flops = inp.cost.train_flops * lay.global_batch
+    hw_flops = model_flops + _recompute_flops(inp) * lay.global_batch
+    achieved = model_flops / step / lay.num_gpus
+    return Prediction(
+        strategy=inp.strategy,
+        num_gpus=lay.num_gpus,
+        step_time_s=step,
+        mfu=achieved / peak,
+        hfu=hw_flops / step / lay.num_gpus / peak,
+        tflops_per_gpu=achieved / 1e12,
+        tokens_per_s_per_gpu=lay.global_batch * inp.geometry.tokens / step / lay.num_gpus,
+        samples_per_s=lay.global_batch / step,
+        memory_gib_per_gpu=memory.total_bytes / GIB,
+        fits=memory.total_bytes <= memory.capacity_bytes,
+        breakdown=breakdown,
+        memory=memory,
+        bottleneck=_bottleneck(inp, breakdown, blocks, step_timed, step_exposed_list),
+        notes=list(inp.geometry.warnings),
+    )
+
+
+def _recompute_flops(inp: Inputs) -> float:
+    """Forward FLOPs per sample redone by activation checkpointing."""
+    total = 0.0
+    for index, block in enumerate(inp.cost.blocks):
+        ckpt = _group_ckpt(inp.strategy, index)
+        per_block = {"none": 0.0, "selective": block.attention_flops,
+                     "full": block.gemm_flops + block.attention_flops}[ckpt]
+        total += per_block * block.count
+    return total
+
+
+# ---------------------------------------------------------------- interfaces for others
+
+
+def step_collectives(
+    model: ModelSpec, workload: WorkloadSpec, strategy: StrategySpec
+) -> list[tuple[CollectiveCall, int]]:
+    """Every collective one rank issues in one optimizer step, with its group size (for
+    `parplan smoke`, which measures the same calls at the c10d boundary)."""
+    inp = resolve(model, workload, _NO_CLUSTER, strategy)
+    sizes = _group_sizes(strategy)
+    switches = dsp_switches_per_block(model) if strategy.sp_method == "dsp" else {}
+    calls: list[tuple[CollectiveCall, int]] = []
+    for index, count in inp.layout.stage_blocks:
+        shape = block_shape(inp, inp.cost.blocks[index])
+        fwd, bwd = block_calls(inp, shape, switches.get(shape.block_type, 0))
+        recompute = fwd if _group_ckpt(strategy, index) == "full" else []
+        for call in fwd + bwd + recompute:
+            calls.append((call.model_copy(update={"count": call.count * count * inp.layout.microbatches}), sizes[call.dim]))
+    calls += [(c.model_copy(update={"count": c.count * inp.layout.microbatches}), sizes["pp"]) for c in _pp_calls(inp)]
+    calls += [(c, sizes["dp_sp"]) for c in _dp_calls(inp)]
+    return calls
+
+
+def _group_sizes(s: StrategySpec) -> dict[str, int]:
+    return {
+        "dp": s.dp, "tp": s.tp, "sp": s.sp, "pp": s.pp,
+        "ulysses": s.ulysses_degree if s.sp_method == "usp" else s.sp,
+        "ring": s.ring_degree if s.sp_method == "usp" else s.sp,
+        "dp_sp": s.dp * s.sp,
+    }
+
+
+def _placeholder_cluster() -> ClusterSpec:
+    """step_collectives needs no hardware; resolve() only wants a spec to carry."""
+    return ClusterSpec.model_validate({
+        "name": "none",
+        "gpu": {"name": "none", "peak_tflops": {"fp32": 1.0}, "memory_gib": 1, "hbm_gbyte_per_s": 1},
+        "gpus_per_node": 1, "nodes": 1,
+        "intra_node": {"gbyte_per_s_per_gpu": 1},
+        "inter_node": {"nics_per_node": 1, "gbit_per_s_per_nic": 1},
+    })
+
+
+_NO_CLUSTER = _placeholder_cluster()
+
+
+def block_options(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None = None,
+) -> tuple[list[BlockOption], float, float]:
+    """The ILP's knapsack items: per block group × checkpoint mode, one block's seconds per
+    step and kept activation bytes; plus the fixed time and fixed memory of everything else.
+    step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
+    pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor)."""
+    uniform = strategy.model_copy(update={"ckpt": "none"})
+    base = predict(model, workload, cluster, uniform, num_gpus)
+    inp = resolve(model, workload, cluster, uniform, num_gpus)
+    device = Device.of(cluster, workload.precision)
+    comm = CommModel(cluster, uniform, inp.layout.num_gpus)
+    blocks = evaluate_blocks(inp, comm, device)
+    s, m = uniform, inp.layout.microbatches
+    factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
+    in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=m)
+    options: list[BlockOption] = []
+    block_time_total = block_mem_total = 0.0
+    for r in blocks:
+        for ckpt in ("none", "selective", "full"):
+            c, rc, x = block_step_time(r, ckpt)
+            kept, _ = block_activation_bytes(inp, r.shape, ckpt)
+            options.append(BlockOption(
+                group_index=r.group_index, block_type=r.shape.block_type, count=r.count,
+                ckpt=ckpt, time_s=factor * (c + rc + x), activation_bytes=in_flight * kept,
+            ))
+        c, rc, x = block_step_time(r, "none")
+        block_time_total += r.count * factor * (c + rc + x)
+        block_mem_total += r.count * in_flight * block_activation_bytes(inp, r.shape, "none")[0]
+    fixed_time = base.step_time_s - block_time_total
+    fixed_memory = base.memory.total_bytes - block_mem_total * (1 + 0.05)
+    return options, fixed_time, fixed_memory

@@ -1,0 +1,573 @@
+"""The planner: search every layout of a DiT training run and return the fastest that fit.
+
+It enumerates the global degrees (dp, tp, sp, pp, vpp, ZeRO stage, micro-batch, SP method with
+every Ulysses x ring split of USP, rank order) with `itertools.product`, asks the cost model for
+each candidate's per-block options, and lets the block ILP (`parplan.solver.solve_blocks`)
+choose per-block activation checkpointing under the memory cap. Candidates whose lower bound
+(`fixed time + every block at its fastest`) cannot beat the k-th best plan found so far are
+pruned without solving; so are orders whose order-independent time already loses. The result
+is exact for the cost model over this space (docs/solver.md, "Search").
+
+Deadline mode sweeps whole-node cluster sizes (powers of two and 3 x powers of two, plus the
+cluster's own size) and picks the smallest whose best plan meets the deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parplan.errors import Infeasible, SpecError
+from parplan.prediction import BlockOption, Prediction
+from parplan.solver import (
+    BlockItem,
+    BlockProgram,
+    BlockSolution,
+    SizePoint,
+    SolverName,
+    memory_infeasible,
+    solve_blocks,
+    solve_cluster_size,
+)
+from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+from parplan.strategies.pp import bubble_fraction
+
+CANONICAL_ORDER = ("tp", "sp", "dp", "pp")
+MAX_MICRO_BATCH = 8  # larger micro-batches only add activation memory for a ~1e5-token sample
+MAX_VPP = 4
+SECONDS_PER_DAY = 86400.0
+Progress = Callable[[int, int], None]
+
+
+class CostModel(Protocol):
+    """What the planner needs from `parplan.evaluate` (tests pass a fake)."""
+
+    def predict(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
+                strategy: StrategySpec, num_gpus: int | None = None) -> Prediction: ...
+
+    def block_options(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
+                      strategy: StrategySpec, num_gpus: int | None = None,
+                      ) -> tuple[list[BlockOption], float, float]: ...  # fmt: skip
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Plan(Record):
+    strategy: StrategySpec
+    step_time_s: float
+    mfu: float
+    hfu: float
+    memory_gib_per_gpu: float
+    tokens_per_s_per_gpu: float
+    samples_per_s: float
+    bottleneck: dict[str, Any]
+    time_to_train_days: float | None = None
+    ilp_step_time_s: float  # the block program's objective (cost model's additive estimate)
+    ckpt_blocks: dict[str, int]  # blocks per checkpoint mode
+
+
+class SearchStats(Record):
+    seconds: float
+    candidates: int
+    evaluated: int
+    pruned: int
+    pruned_by: dict[str, int]
+    solver: str
+    ilp_solves: int
+    optimal: bool
+
+
+class PlanResult(Record):
+    plans: list[Plan]
+    gpus: int
+    nodes: int
+    global_batch: int
+    time_to_train_days: float | None = None
+    deadline_days: float | None = None
+    curve: list[SizePoint] = Field(default_factory=list)
+    search: SearchStats
+    infeasible: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+
+# ------------------------------------------------------------------------- enumeration
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def sp_variants(*, sp: int, heads_per_tp: int, model: ModelSpec) -> list[dict[str, Any]]:
+    """SP methods for degree `sp`: Ulysses/FastSeq need heads % sp == 0, USP every u x r split."""
+    if sp == 1:
+        return [{"sp_method": "none"}]
+    variants: list[dict[str, Any]] = [{"sp_method": "ring"}]
+    if heads_per_tp % sp == 0:
+        variants += [{"sp_method": "ulysses"}, {"sp_method": "fastseq"}]
+    splits = [u for u in divisors(sp) if 1 < u < sp and heads_per_tp % u == 0]
+    variants += [{"sp_method": "usp", "ulysses": u, "ring": sp // u} for u in splits]
+    if {"spatial", "temporal", "spatial_temporal"} & {g.type for g in model.blocks}:
+        variants.append({"sp_method": "dsp"})
+    return variants
+
+
+def orders_for(degrees: dict[str, int]) -> list[list[str]]:
+    """Rank orders that differ: permute the dims with degree > 1, append the rest canonically."""
+    active = [d for d in CANONICAL_ORDER if degrees[d] > 1]
+    rest = [d for d in CANONICAL_ORDER if degrees[d] == 1]
+    return [list(p) + rest for p in itertools.permutations(active)]
+
+
+class Core(Record):
+    """A candidate without its rank order and checkpointing (those are solved per core)."""
+
+    dp: int
+    tp: int
+    sp: int
+    pp: int
+    vpp: int
+    zero: int
+    micro_batch: int
+    sp_fields: dict[str, Any]
+
+
+def core_candidates(*, model: ModelSpec, num_gpus: int, global_batch: int,
+                    gpus_per_node: int) -> Iterator[Core]:  # fmt: skip
+    """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility."""
+    for tp, sp, pp in itertools.product(divisors(num_gpus), repeat=3):
+        dp, rem = divmod(num_gpus, tp * sp * pp)
+        if rem or not _degrees_ok(model=model, tp=tp, pp=pp, dp=dp, global_batch=global_batch,
+                                  gpus_per_node=gpus_per_node):  # fmt: skip
+            continue
+        yield from _expand(model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch)
+
+
+def _degrees_ok(*, model: ModelSpec, tp: int, pp: int, dp: int, global_batch: int,
+                gpus_per_node: int) -> bool:  # fmt: skip
+    """TP splits heads and stays inside a node; PP <= depth; dp divides the batch."""
+    return (model.heads % tp == 0 and model.n_kv_heads % tp == 0 and tp <= gpus_per_node
+            and pp <= model.depth and global_batch % dp == 0)  # fmt: skip
+
+
+def _expand(*, model: ModelSpec, dp: int, tp: int, sp: int, pp: int,
+            global_batch: int) -> Iterator[Core]:  # fmt: skip
+    micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
+    vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
+    zeros = [0, 1, 2, 3] if dp > 1 else [0]
+    variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model)
+    for vpp, zero, mb, fields in itertools.product(vpps, zeros, micro, variants):
+        yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb,
+                   sp_fields=fields)  # fmt: skip
+
+
+def strategy_of(core: Core, *, order: Sequence[str], global_batch: int,
+                ckpt: Any = "none") -> StrategySpec:  # fmt: skip
+    return StrategySpec(
+        dp=core.dp, tp=core.tp, sp=core.sp, pp=core.pp, vpp=core.vpp, zero=core.zero,
+        micro_batch=core.micro_batch, global_batch=global_batch, order=list(order), ckpt=ckpt,
+        megatron_sp=core.tp > 1, **core.sp_fields,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------- one candidate
+
+
+def block_program(model: ModelSpec, options: list[BlockOption], *, fixed_time_s: float,
+                  fixed_memory_bytes: float, capacity_bytes: float) -> BlockProgram:  # fmt: skip
+    items = [
+        BlockItem(group_index=o.group_index, block_type=o.block_type, ckpt=o.ckpt,
+                  time_s=o.time_s, activation_bytes=o.activation_bytes)
+        for o in options
+    ]  # fmt: skip
+    return BlockProgram(
+        items=items, group_types=[g.type for g in model.blocks],
+        group_counts=[g.count for g in model.blocks], fixed_time_s=fixed_time_s,
+        fixed_memory_bytes=fixed_memory_bytes, capacity_bytes=capacity_bytes,
+    )  # fmt: skip
+
+
+def lower_bound_s(program: BlockProgram) -> float:
+    """No assignment is faster than every block at its fastest mode."""
+    fastest: dict[int, float] = {}
+    for item in program.items:
+        fastest[item.group_index] = min(fastest.get(item.group_index, math.inf), item.time_s)
+    return program.fixed_time_s + sum(
+        count * fastest[g] for g, count in enumerate(program.group_counts)
+    )
+
+
+def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
+    modes = solution.ckpt_per_block(program.group_counts)
+    return modes[0] if len(set(modes)) == 1 else modes
+
+
+class Search:
+    """Mutable state of one search: the top-k so far, counters, the closest infeasibility."""
+
+    def __init__(self, *, top_k: int) -> None:
+        self.top_k = top_k
+        self.best: list[tuple[tuple, Prediction, float, dict[str, int]]] = []
+        self.pruned: Counter[str] = Counter()
+        self.evaluated = 0
+        self.ilp_solves = 0
+        self.closest: Infeasible | None = None
+
+    def bar_s(self) -> float:
+        """Step time a new plan must beat to enter the top-k (inf until k plans exist)."""
+        return self.best[-1][1].step_time_s if len(self.best) >= self.top_k else math.inf
+
+    def note_infeasible(self, err: Infeasible, *, count: int = 1) -> None:
+        self.pruned[err.binding] += count
+        if self.closest is None or _closer(err, self.closest):
+            self.closest = err
+
+    def add(self, prediction: Prediction, ilp_s: float, ckpt_blocks: dict[str, int]) -> None:
+        key = (round(prediction.step_time_s, 9), _tie_key(prediction.strategy))
+        if any(k == key for k, *_ in self.best):
+            return
+        self.best.append((key, prediction, ilp_s, ckpt_blocks))
+        self.best.sort(key=lambda entry: entry[0])
+        del self.best[self.top_k:]
+
+
+def _closer(new: Infeasible, old: Infeasible) -> bool:
+    rank = {"memory": 0, "batch": 1, "divisibility": 2}
+    a = (rank.get(new.binding, 3), new.shortfall_gib or math.inf)
+    b = (rank.get(old.binding, 3), old.shortfall_gib or math.inf)
+    return a < b
+
+
+def _tie_key(s: StrategySpec) -> tuple:
+    """Deterministic tie-break: simpler layouts first (fewer model-parallel GPUs, lower ZeRO)."""
+    ckpt = s.ckpt if isinstance(s.ckpt, str) else ",".join(s.ckpt)
+    return (s.tp * s.sp * s.pp, s.pp, s.tp, s.sp, s.zero, -s.micro_batch, s.vpp, s.sp_method,
+            s.ulysses, ckpt, tuple(s.order))  # fmt: skip
+
+
+def evaluate_core(core: Core, ctx: Context, search: Search) -> None:
+    """Solve every rank order of one core, pruning orders that cannot enter the top-k."""
+    orders = orders_for(_degrees(core))
+    for k, order in enumerate(orders):
+        floor_s = _evaluate_order(core, order, ctx, search)
+        if floor_s is None:  # memory or degrees: the same for every order
+            search.pruned["order"] += len(orders) - k - 1
+            return
+        if floor_s >= search.bar_s():
+            search.pruned["bound"] += len(orders) - k - 1
+            return
+
+
+def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) -> float | None:
+    """Solve one layout; returns the order-independent floor (compute without recompute), or
+    None when the layout cannot fit whatever its order."""
+    try:
+        base = strategy_of(core, order=order, global_batch=ctx.global_batch)
+        options, fixed_s, fixed_b = ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster,
+                                                            base, ctx.num_gpus)  # fmt: skip
+        program = block_program(ctx.model, options, fixed_time_s=fixed_s, fixed_memory_bytes=fixed_b,
+                                capacity_bytes=ctx.capacity_bytes)  # fmt: skip
+        if lower_bound_s(program) >= search.bar_s():
+            search.pruned["bound"] += 1
+            return 0.0  # this bound includes this order's comm: says nothing about the others
+        return _solve_and_predict(core, order, program, ctx, search)
+    except SpecError as err:
+        search.note_infeasible(Infeasible("divisibility", str(err)))
+    except Infeasible as err:
+        search.note_infeasible(err)
+    return None
+
+
+MAX_CAP_RETRIES = 3
+
+
+def _solve_and_predict(core: Core, order: list[str], program: BlockProgram, ctx: Context,
+                       search: Search) -> float | None:  # fmt: skip
+    """Solve the block ILP, check it with `predict`; where predict's memory exceeds the ILP's
+    (margins the additive model leaves out), tighten the cap by the excess and solve again."""
+    for _ in range(MAX_CAP_RETRIES):
+        solution = solve_blocks(program, solver=ctx.solver)
+        search.ilp_solves += solution.solver != "presolve"
+        strategy = strategy_of(core, order=order, global_batch=ctx.global_batch,
+                               ckpt=ckpt_field(solution, program))  # fmt: skip
+        prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+        search.evaluated += 1
+        excess = prediction.memory.total_bytes - prediction.memory.capacity_bytes
+        if prediction.fits:
+            search.add(prediction, solution.step_time_s, _blocks_per_mode(solution))
+            return prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+        cap = program.capacity_bytes - max(excess, 0.0) * 1.01 - 1.0
+        program = program.model_copy(update={"capacity_bytes": cap})
+    raise memory_infeasible(need_bytes=prediction.memory.total_bytes,
+                            capacity_bytes=ctx.capacity_bytes,
+                            fixed_bytes=program.fixed_memory_bytes)  # fmt: skip
+
+
+def _blocks_per_mode(solution: BlockSolution) -> dict[str, int]:
+    blocks: Counter[str] = Counter()
+    for choice in solution.choices:
+        blocks[choice.ckpt] += choice.blocks
+    return dict(sorted(blocks.items()))
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+class Context(Record):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    model: ModelSpec
+    workload: WorkloadSpec
+    cluster: ClusterSpec
+    num_gpus: int
+    global_batch: int
+    solver: SolverName
+    cost: Any  # CostModel
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.cluster.gpu.memory_bytes
+
+
+def default_cost_model() -> CostModel:
+    """The real cost model (`parplan.evaluate`), imported when first needed."""
+    return importlib.import_module("parplan.evaluate")  # type: ignore[return-value]
+
+
+def family_key(core: Core) -> tuple:
+    """Cores that differ only in ZeRO stage share their compute time (and its floor)."""
+    return (core.tp, core.sp, core.pp, core.vpp, core.micro_batch, sorted(core.sp_fields.items()))
+
+
+def compute_floor_s(core: Core, ctx: Context) -> float:
+    """A lower bound on the step time of every ZeRO stage and rank order of this family:
+    fwd+bwd compute without recompute, plus the pipeline bubble on that compute alone
+    (bubble = fraction * m * t_mb >= fraction * compute). Raises SpecError on bad degrees."""
+    strategy = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch)
+    prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+    micro = ctx.global_batch // (core.dp * core.micro_batch)
+    compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    return compute_s * (1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro))
+
+
+def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[float, list[Core]]]:
+    """Group cores by family and sort the families by their floor (cheapest first)."""
+    grouped: dict[str, list[Core]] = {}
+    for core in cores:
+        grouped.setdefault(repr(family_key(core)), []).append(core)
+    ranked = []
+    for members in grouped.values():
+        try:
+            floor_s = compute_floor_s(members[0], ctx)
+        except SpecError as err:
+            search.note_infeasible(Infeasible("divisibility", str(err)), count=_layouts(members))
+            continue
+        ranked.append((floor_s, members))
+    ranked.sort(key=lambda fam: (fam[0], _tie_key(strategy_of(fam[1][0], order=CANONICAL_ORDER,
+                                                                global_batch=ctx.global_batch))))
+    return ranked
+
+
+def _layouts(cores: list[Core]) -> int:
+    return sum(len(orders_for(_degrees(c))) for c in cores)
+
+
+def _degrees(core: Core) -> dict[str, int]:
+    return {"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}
+
+
+def search_plans(ctx: Context, *, top_k: int, progress: Progress | None = None) -> tuple[Search, int]:
+    """Branch and bound over families, cheapest compute floor first; returns the search state
+    and the number of candidate layouts (core x rank order)."""
+    cores = list(core_candidates(model=ctx.model, num_gpus=ctx.num_gpus,
+                                 global_batch=ctx.global_batch,
+                                 gpus_per_node=ctx.cluster.gpus_per_node))  # fmt: skip
+    search = Search(top_k=top_k)
+    ranked = families(cores, ctx, search)
+    for done, (floor_s, members) in enumerate(ranked, start=1):
+        if floor_s >= search.bar_s():
+            search.pruned["bound"] += sum(_layouts(m) for _f, m in ranked[done - 1:])
+            break
+        for core in members:
+            evaluate_core(core, ctx, search)
+        if progress is not None:
+            progress(done, len(ranked))
+    if progress is not None:
+        progress(len(ranked), len(ranked))
+    return search, _layouts(cores)
+
+
+def train_samples_of(*, workload: WorkloadSpec, prediction: Prediction,
+                     train_samples: float | None, train_tokens: float | None) -> float | None:  # fmt: skip
+    if train_samples is not None:
+        return train_samples
+    if train_tokens is not None:
+        tokens_per_sample = (prediction.tokens_per_s_per_gpu * prediction.num_gpus
+                             / prediction.samples_per_s)  # fmt: skip
+        return train_tokens / tokens_per_sample
+    return workload.train_samples
+
+
+def days_to_train(*, prediction: Prediction, samples: float | None, global_batch: int) -> float | None:
+    if samples is None:
+        return None
+    steps = math.ceil(samples / global_batch)
+    return steps * prediction.step_time_s / SECONDS_PER_DAY
+
+
+def to_plan(entry: tuple, *, samples: float | None, global_batch: int) -> Plan:
+    _key, p, ilp_s, blocks = entry
+    return Plan(
+        strategy=p.strategy, step_time_s=p.step_time_s, mfu=p.mfu, hfu=p.hfu,
+        memory_gib_per_gpu=p.memory_gib_per_gpu, tokens_per_s_per_gpu=p.tokens_per_s_per_gpu,
+        samples_per_s=p.samples_per_s, bottleneck=p.bottleneck.model_dump(mode="json"),
+        time_to_train_days=days_to_train(prediction=p, samples=samples, global_batch=global_batch),
+        ilp_step_time_s=ilp_s, ckpt_blocks=blocks,
+    )  # fmt: skip
+
+
+def _stats(search: Search, *, candidates: int, seconds: float, solver: str) -> SearchStats:
+    return SearchStats(
+        seconds=round(seconds, 3), candidates=candidates, evaluated=search.evaluated,
+        pruned=sum(search.pruned.values()), pruned_by=dict(sorted(search.pruned.items())),
+        solver=solver, ilp_solves=search.ilp_solves, optimal=True,
+    )  # fmt: skip
+
+
+def no_plan_reason(search: Search, *, candidates: int, ctx: Context) -> Infeasible:
+    if candidates == 0:
+        return _empty_space_reason(ctx)
+    return search.closest or Infeasible("unknown", "no candidate produced a plan")
+
+
+def _empty_space_reason(ctx: Context) -> Infeasible:
+    """No candidate at all: say whether the batch or the model's shape rules everything out."""
+    m, n, b = ctx.model, ctx.num_gpus, ctx.global_batch
+    shapes = [
+        (tp, sp, pp)
+        for tp, sp, pp in itertools.product(divisors(n), repeat=3)
+        if n % (tp * sp * pp) == 0
+        and _degrees_ok(model=m, tp=tp, pp=pp, dp=1, global_batch=b, gpus_per_node=n)
+    ]
+    if shapes:
+        dps = sorted({n // (tp * sp * pp) for tp, sp, pp in shapes})
+        return Infeasible("batch", f"batch: global_batch={b} is not divisible by any usable dp "
+                                   f"({', '.join(map(str, dps[:8]))}) on {n} GPUs")  # fmt: skip
+    return Infeasible("divisibility", f"divisibility: no tp*sp*pp dividing {n} GPUs splits "
+                      f"heads={m.heads} (tp) within {ctx.cluster.gpus_per_node} GPUs per node "
+                      f"with pp <= depth={m.depth}")  # fmt: skip
+
+
+def plan(
+    *,
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    num_gpus: int | None = None,
+    deadline_days: float | None = None,
+    train_samples: float | None = None,
+    train_tokens: float | None = None,
+    global_batch: int | None = None,
+    top_k: int = 5,
+    progress: Progress | None = None,
+    solver: SolverName = "highs",
+    cost_model: CostModel | None = None,
+) -> PlanResult:
+    """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster."""
+    ctx = Context(model=model, workload=workload, cluster=cluster, solver=solver,
+                  num_gpus=num_gpus or cluster.num_gpus,
+                  global_batch=global_batch or workload.global_batch,
+                  cost=cost_model or default_cost_model())  # fmt: skip
+    _check_gpu_count(ctx)
+    if deadline_days is not None:
+        return plan_deadline(ctx, deadline_days=deadline_days, top_k=top_k, progress=progress,
+                             train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
+    return plan_fixed(ctx, top_k=top_k, progress=progress, train_samples=train_samples,
+                      train_tokens=train_tokens)  # fmt: skip
+
+
+def _check_gpu_count(ctx: Context) -> None:
+    if ctx.num_gpus > ctx.cluster.num_gpus:
+        raise SpecError(f"--gpus {ctx.num_gpus} exceeds the cluster: {ctx.cluster.nodes} nodes x "
+                        f"{ctx.cluster.gpus_per_node} GPUs = {ctx.cluster.num_gpus}")  # fmt: skip
+
+
+def plan_fixed(ctx: Context, *, top_k: int, progress: Progress | None,
+               train_samples: float | None, train_tokens: float | None) -> PlanResult:  # fmt: skip
+    start = time.perf_counter()
+    search, candidates = search_plans(ctx, top_k=top_k, progress=progress)
+    seconds = time.perf_counter() - start
+    first = search.best[0][1] if search.best else None
+    samples = first and train_samples_of(workload=ctx.workload, prediction=first,
+                                         train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
+    plans = [to_plan(e, samples=samples, global_batch=ctx.global_batch) for e in search.best]
+    reason = None if plans else no_plan_reason(search, candidates=candidates, ctx=ctx).to_json()
+    return PlanResult(
+        plans=plans, gpus=ctx.num_gpus, nodes=math.ceil(ctx.num_gpus / ctx.cluster.gpus_per_node),
+        global_batch=ctx.global_batch,
+        time_to_train_days=plans[0].time_to_train_days if plans else None,
+        search=_stats(search, candidates=candidates, seconds=seconds, solver=ctx.solver),
+        infeasible=reason,
+    )  # fmt: skip
+
+
+# -------------------------------------------------------------------------- deadline
+
+
+def node_grid(max_nodes: int) -> list[int]:
+    """Cluster sizes the deadline sweep tries: 2^k and 3*2^k nodes, and the whole cluster."""
+    powers = [2**k for k in range(max_nodes.bit_length())]
+    grid = {n for base in powers for n in (base, 3 * base) if n <= max_nodes}
+    return sorted(grid | {max_nodes})
+
+
+def plan_deadline(ctx: Context, *, deadline_days: float, top_k: int, progress: Progress | None,
+                  train_samples: float | None, train_tokens: float | None) -> PlanResult:  # fmt: skip
+    if train_samples is None and train_tokens is None and ctx.workload.train_samples is None:
+        raise SpecError("--deadline-days needs --train-samples or --train-tokens "
+                        "(or train_samples in the workload)")  # fmt: skip
+    start = time.perf_counter()
+    curve = size_curve(ctx, train_samples=train_samples, train_tokens=train_tokens,
+                       progress=progress)  # fmt: skip
+    try:
+        chosen = solve_cluster_size(curve=curve, deadline_days=deadline_days, solver=ctx.solver)
+    except Infeasible as err:
+        return _deadline_failure(ctx, curve, err, deadline_days, time.perf_counter() - start)
+    result = plan_fixed(ctx.model_copy(update={"num_gpus": chosen.gpus}), top_k=top_k,
+                        progress=None, train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
+    search = result.search.model_copy(update={"seconds": round(time.perf_counter() - start, 3)})
+    return result.model_copy(update={"curve": curve, "deadline_days": deadline_days,
+                                     "search": search})  # fmt: skip
+
+
+def size_curve(ctx: Context, *, train_samples: float | None, train_tokens: float | None,
+               progress: Progress | None) -> list[SizePoint]:  # fmt: skip
+    """Best time-to-train for every grid size (None where no plan fits)."""
+    grid = node_grid(ctx.cluster.nodes)
+    points = []
+    for k, nodes in enumerate(grid, start=1):
+        sized = ctx.model_copy(update={"num_gpus": nodes * ctx.cluster.gpus_per_node})
+        result = plan_fixed(sized, top_k=1, progress=None, train_samples=train_samples,
+                            train_tokens=train_tokens)  # fmt: skip
+        points.append(SizePoint(nodes=nodes, gpus=sized.num_gpus, days=result.time_to_train_days))
+        if progress is not None:
+            progress(k, len(grid))
+    return points
+
+
+def _deadline_failure(ctx: Context, curve: list[SizePoint], err: Infeasible, deadline_days: float,
+                      seconds: float) -> PlanResult:  # fmt: skip
+    stats = SearchStats(seconds=round(seconds, 3), candidates=0, evaluated=0, pruned=0,
+                        pruned_by={}, solver=ctx.solver, ilp_solves=0, optimal=True)  # fmt: skip
+    return PlanResult(plans=[], gpus=0, nodes=0, global_batch=ctx.global_batch, curve=curve,
+                      deadline_days=deadline_days, search=stats, infeasible=err.to_json())  # fmt: skip

@@ -1,0 +1,449 @@
+"""The integer programs behind `parplan plan` (formulation: docs/solver.md).
+
+The planner enumerates the global degrees (dp, tp, sp, pp, vpp, zero, micro-batch, SP split) itself:
+that space is small and each point needs the cost model anyway. What it hands to PuLP are the
+choices that interact and would blow up under enumeration:
+
+* `solve_blocks`: per block group, how many blocks run under each activation-checkpoint mode
+  (a knapsack under the GPU memory cap), jointly with the SP method per block type and the
+  resharding all-to-all paid between consecutive blocks whose sharded dimension differs (DSP).
+* `solve_placement`: the rank order, i.e. which parallel dimension sits on which fabric tier,
+  as a linear-ordering program over per-(dimension, inner dimensions) communication costs.
+* `solve_cluster_size`: the smallest node count whose best plan meets a deadline.
+
+Every program has a brute-force twin in tests/test_solver.py; they must agree. An infeasible
+program raises `Infeasible` naming the binding constraint and the shortfall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import math
+import os
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import pulp
+from pydantic import BaseModel, ConfigDict, Field
+
+from parplan.errors import Infeasible
+from parplan.specs import GIB, CkptMode
+
+SolverName = Literal["cbc", "highs"]
+EPS_TIME_S = 1e-9  # tolerance when comparing solver objectives with recomputed sums
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------------ block program
+
+
+class BlockItem(Record):
+    """One knapsack item: a block of group `group_index` run with SP `method` in `ckpt` mode."""
+
+    group_index: int
+    block_type: str
+    ckpt: CkptMode
+    method: str = "default"
+    time_s: float  # one block, whole step (compute + exposed comm + recompute)
+    activation_bytes: float  # what one such block holds per GPU at the memory peak
+
+
+class BlockProgram(Record):
+    """Inputs of `solve_blocks`. Groups are in model order (`ModelSpec.blocks`)."""
+
+    items: list[BlockItem] = Field(min_length=1)
+    group_types: list[str] = Field(min_length=1)
+    group_counts: list[int] = Field(min_length=1)
+    fixed_time_s: float = 0.0
+    fixed_memory_bytes: float = 0.0
+    capacity_bytes: float
+    layouts: dict[str, str] = Field(default_factory=dict)  # method -> sharded dim; default: method
+    reshard_s: dict[str, float] = Field(default_factory=dict)  # "from->to" layout, per transition
+
+
+class GroupChoice(Record):
+    group_index: int
+    block_type: str
+    method: str
+    ckpt: CkptMode
+    blocks: int
+
+
+class BlockSolution(Record):
+    choices: list[GroupChoice]
+    methods: dict[str, str]  # block type -> SP method
+    step_time_s: float
+    memory_bytes: float
+    reshard_time_s: float
+    solver: str  # cbc | highs | presolve (unconstrained optimum already fits)
+    solve_time_s: float
+
+    def ckpt_per_block(self, group_counts: Sequence[int]) -> list[CkptMode]:
+        """Per-block checkpoint list in model order (within a group: fastest modes first)."""
+        order = {"none": 0, "selective": 1, "full": 2}
+        chosen = sorted(self.choices, key=lambda c: (c.group_index, order[c.ckpt]))
+        modes = [c.ckpt for c in chosen for _ in range(c.blocks)]
+        assert len(modes) == sum(group_counts), (len(modes), group_counts)
+        return modes
+
+
+def layout_of(program: BlockProgram, method: str) -> str:
+    return program.layouts.get(method, method)
+
+
+def reshard_cost_s(program: BlockProgram, layout_a: str, layout_b: str) -> float:
+    if layout_a == layout_b:
+        return 0.0
+    return program.reshard_s.get(f"{layout_a}->{layout_b}", 0.0)
+
+
+def transitions(group_types: Sequence[str]) -> Counter[tuple[str, str]]:
+    """How often a block of type a is directly followed by one of type b != a."""
+    pairs = zip(group_types, group_types[1:], strict=False)
+    return Counter((a, b) for a, b in pairs if a != b)
+
+
+def methods_by_type(program: BlockProgram) -> dict[str, list[str]]:
+    """SP methods offered for every group of a block type (a method must cover them all)."""
+    offered: dict[int, set[str]] = {}
+    for item in program.items:
+        offered.setdefault(item.group_index, set()).add(item.method)
+    result: dict[str, list[str]] = {}
+    for g, block_type in enumerate(program.group_types):
+        have = offered.get(g, set())
+        prev = result.get(block_type)
+        result[block_type] = sorted(have if prev is None else set(prev) & have)
+    return result
+
+
+def _items_for(program: BlockProgram, group: int, method: str) -> list[BlockItem]:
+    return [i for i in program.items if i.group_index == group and i.method == method]
+
+
+def min_memory_bytes(program: BlockProgram) -> float:
+    """Least memory any assignment can use (types are independent in memory)."""
+    total = program.fixed_memory_bytes
+    for block_type, methods in methods_by_type(program).items():
+        per_method = [_type_min_memory(program, block_type, m) for m in methods]
+        total += min(per_method, default=math.inf)
+    return total
+
+
+def _type_min_memory(program: BlockProgram, block_type: str, method: str) -> float:
+    groups = [g for g, t in enumerate(program.group_types) if t == block_type]
+    return sum(
+        program.group_counts[g] * min(i.activation_bytes for i in _items_for(program, g, method))
+        for g in groups
+    )
+
+
+def _check_feasible(program: BlockProgram) -> None:
+    """Raise Infeasible before building an ILP that cannot have a solution."""
+    empty = [t for t, ms in methods_by_type(program).items() if not ms]
+    if empty:
+        raise Infeasible("sp_method", f"no SP method is offered for every {empty[0]} block")
+    need = min_memory_bytes(program)
+    if need > program.capacity_bytes:
+        raise memory_infeasible(
+            need_bytes=need,
+            capacity_bytes=program.capacity_bytes,
+            fixed_bytes=program.fixed_memory_bytes,
+        )
+
+
+def memory_infeasible(
+    *, need_bytes: float, capacity_bytes: float, fixed_bytes: float
+) -> Infeasible:
+    short_gib = (need_bytes - capacity_bytes) / GIB
+    detail = (
+        f"memory: needs at least {need_bytes / GIB:.2f} GiB per GPU with every block fully "
+        f"checkpointed ({fixed_bytes / GIB:.2f} GiB weights/grads/optimizer/buffers), "
+        f"but the cap is {capacity_bytes / GIB:.2f} GiB: short by {short_gib:.2f} GiB"
+    )
+    return Infeasible("memory", detail, shortfall_gib=round(short_gib, 3))
+
+
+def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
+    """Presolve: if every group's fastest item fits and no reshard applies, it is optimal."""
+    choice = {}
+    for g in range(len(program.group_types)):
+        group_items = [i for i in program.items if i.group_index == g]
+        choice[g] = min(group_items, key=lambda i: (i.time_s, i.activation_bytes, i.ckpt))
+    methods = {program.group_types[g]: i.method for g, i in choice.items()}
+    if any(methods[program.group_types[g]] != i.method for g, i in choice.items()):
+        return None
+    if reshard_total_s(program, methods) > 0:
+        return None
+    memory = program.fixed_memory_bytes + sum(
+        program.group_counts[g] * i.activation_bytes for g, i in choice.items()
+    )
+    if memory > program.capacity_bytes:
+        return None
+    picks = [(i, program.group_counts[g]) for g, i in choice.items()]
+    return _solution(program, picks, methods, solver="presolve", solve_time_s=0.0)
+
+
+def reshard_total_s(program: BlockProgram, methods: dict[str, str]) -> float:
+    return sum(
+        count
+        * reshard_cost_s(program, layout_of(program, methods[a]), layout_of(program, methods[b]))
+        for (a, b), count in transitions(program.group_types).items()
+    )
+
+
+def _solution(
+    program: BlockProgram,
+    picks: Sequence[tuple[BlockItem, int]],
+    methods: dict[str, str],
+    *,
+    solver: str,
+    solve_time_s: float,
+) -> BlockSolution:
+    picks = [(i, n) for i, n in picks if n > 0]
+    reshard = reshard_total_s(program, methods)
+    return BlockSolution(
+        choices=[
+            GroupChoice(
+                group_index=i.group_index,
+                block_type=i.block_type,
+                method=i.method,
+                ckpt=i.ckpt,
+                blocks=n,
+            )
+            for i, n in sorted(picks, key=lambda p: (p[0].group_index, p[0].ckpt))
+        ],
+        methods=dict(sorted(methods.items())),
+        step_time_s=program.fixed_time_s + sum(i.time_s * n for i, n in picks) + reshard,
+        memory_bytes=program.fixed_memory_bytes + sum(i.activation_bytes * n for i, n in picks),
+        reshard_time_s=reshard,
+        solver=solver,
+        solve_time_s=solve_time_s,
+    )
+
+
+def solve_blocks(program: BlockProgram, *, solver: SolverName = "highs") -> BlockSolution:
+    """Optimal checkpoint counts per group and SP method per block type (docs/solver.md §1)."""
+    _check_feasible(program)
+    fast = _fastest_solution(program)
+    if fast is not None:
+        return fast
+    prob, n_vars, x_vars = _build_block_ilp(program)
+    elapsed_s = run_solver(prob, solver=solver)
+    status = pulp.LpStatus[prob.status]
+    if status != "Optimal":  # memory was checked above; anything else is a solver failure
+        raise Infeasible("solver", f"{solver} returned {status} for the block program")
+    methods = {t: m for (t, m), var in x_vars.items() if round(var.value() or 0) == 1}
+    picks = [(item, round(var.value() or 0)) for item, var in n_vars]
+    return _solution(program, picks, methods, solver=solver, solve_time_s=elapsed_s)
+
+
+def _build_block_ilp(
+    program: BlockProgram,
+) -> tuple[pulp.LpProblem, list[tuple[BlockItem, pulp.LpVariable]], dict]:
+    prob = pulp.LpProblem("blocks", pulp.LpMinimize)
+    offered = methods_by_type(program)
+    x = {
+        (t, m): prob.add_variable(f"x_{k}", cat="Binary")
+        for k, (t, m) in enumerate((t, m) for t, ms in offered.items() for m in ms)
+    }
+    n = [
+        (
+            item,
+            prob.add_variable(f"n_{k}", 0, program.group_counts[item.group_index], cat="Integer"),
+        )
+        for k, item in enumerate(program.items)
+        if (item.block_type, item.method) in x
+    ]
+    for t, ms in offered.items():
+        prob += pulp.lpSum(x[t, m] for m in ms) == 1, f"one_method_{t}"
+    for g, count in enumerate(program.group_counts):
+        prob += pulp.lpSum(v for i, v in n if i.group_index == g) == count, f"count_{g}"
+    for k, (item, var) in enumerate(n):
+        prob += (
+            var <= program.group_counts[item.group_index] * x[item.block_type, item.method],
+            (f"link_{k}"),
+        )
+    memory = pulp.lpSum(i.activation_bytes / GIB * v for i, v in n)
+    cap_gib = (program.capacity_bytes - program.fixed_memory_bytes) / GIB
+    prob += memory <= cap_gib, "memory"
+    reshard = _reshard_terms(prob, program, x, offered)
+    prob += program.fixed_time_s + pulp.lpSum(i.time_s * v for i, v in n) + reshard
+    return prob, n, x
+
+
+def _reshard_terms(
+    prob: pulp.LpProblem, program: BlockProgram, x: dict, offered: dict[str, list[str]]
+) -> pulp.LpAffineExpression:
+    """z >= L[a,la] + L[b,lb] - 1 linearizes the product of two layout indicators."""
+    terms = []
+    for k, ((a, b), count) in enumerate(sorted(transitions(program.group_types).items())):
+        for la, lb in itertools.product(
+            _layouts(program, offered[a]), _layouts(program, offered[b])
+        ):
+            cost = reshard_cost_s(program, la, lb)
+            if cost <= 0:
+                continue
+            z = prob.add_variable(f"z_{k}_{len(terms)}", 0, 1)
+            prob += z >= _layout_sum(program, x, a, la) + _layout_sum(program, x, b, lb) - 1
+            terms.append(count * cost * z)
+    return pulp.lpSum(terms)
+
+
+def _layouts(program: BlockProgram, methods: list[str]) -> list[str]:
+    return sorted({layout_of(program, m) for m in methods})
+
+
+def _layout_sum(program: BlockProgram, x: dict, block_type: str, layout: str):
+    return pulp.lpSum(
+        var for (t, m), var in x.items() if t == block_type and layout_of(program, m) == layout
+    )
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def make_solver(solver: SolverName) -> pulp.LpSolver:
+    if solver == "cbc":  # the CBC binary bundled with PuLP 3 (deprecated name, still the one)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pulp.PULP_CBC_CMD(msg=False)
+    if solver == "highs":
+        return pulp.HiGHS(msg=False)
+    raise ValueError(f"solver={solver!r}; allowed: cbc, highs")
+
+
+def run_solver(prob: pulp.LpProblem, *, solver: SolverName) -> float:
+    """Solve in place; return wall seconds. HiGHS's banner is written to fd 1, so mute it."""
+    start = time.perf_counter()
+    with _quiet_fd1():
+        prob.solve(make_solver(solver))
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _quiet_fd1() -> Iterator[None]:
+    """Silence C-level stdout (HiGHS prints 'Running HiGHS ...' even with msg=False)."""
+    try:
+        fd = os.dup(1)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(io.StringIO()):
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------ placement
+
+
+class PlacementSolution(Record):
+    order: list[str]  # innermost first
+    comm_time_s: float
+    solver: str
+    solve_time_s: float
+
+
+def placement_cost_key(dim: str, inner: Sequence[str]) -> str:
+    """Key of the cost table: 'sp|dp,tp' = cost of sp when dp and tp sit inside it."""
+    return f"{dim}|{','.join(sorted(inner))}"
+
+
+def order_cost_s(order: Sequence[str], costs: dict[str, float]) -> float:
+    return sum(costs[placement_cost_key(d, order[:k])] for k, d in enumerate(order))
+
+
+def solve_placement(
+    *, dims: Sequence[str], costs: dict[str, float], solver: SolverName = "highs"
+) -> PlacementSolution:
+    """Rank order minimizing sum over dims of cost(dim, set of dims inside it) (docs/solver.md §2).
+
+    Linear-ordering ILP: w[a,b] = 1 if a is inside b; s[d,S] = 1 if exactly S is inside d.
+    `costs` must hold `placement_cost_key(d, S)` for every dim d and subset S of the others.
+    """
+    prob = pulp.LpProblem("placement", pulp.LpMinimize)
+    w = {
+        (a, b): prob.add_variable(f"w_{a}_{b}", cat="Binary")
+        for a, b in itertools.permutations(dims, 2)
+    }
+    for a, b in itertools.combinations(dims, 2):
+        prob += w[a, b] + w[b, a] == 1
+    for a, b, c in itertools.permutations(dims, 3):
+        prob += w[a, b] + w[b, c] - w[a, c] <= 1
+    objective = [_subset_terms(prob, w, dims, d, costs) for d in dims]
+    prob += pulp.lpSum(objective)
+    elapsed_s = run_solver(prob, solver=solver)
+    if pulp.LpStatus[prob.status] != "Optimal":
+        raise Infeasible("solver", f"{solver} returned {pulp.LpStatus[prob.status]} for placement")
+    inside = Counter(a for (a, _b), var in w.items() if round(var.value() or 0) == 1)
+    order = sorted(dims, key=lambda d: -inside[d])
+    return PlacementSolution(
+        order=order, comm_time_s=order_cost_s(order, costs), solver=solver, solve_time_s=elapsed_s
+    )
+
+
+def _subset_terms(
+    prob: pulp.LpProblem, w: dict, dims: Sequence[str], d: str, costs: dict
+) -> object:
+    others = [o for o in dims if o != d]
+    subsets = [s for r in range(len(others) + 1) for s in itertools.combinations(others, r)]
+    s_vars = {s: prob.add_variable(f"s_{d}_{'_'.join(s) or 'none'}", cat="Binary") for s in subsets}
+    prob += pulp.lpSum(s_vars.values()) == 1
+    for s, var in s_vars.items():
+        for o in others:
+            prob += var <= (w[o, d] if o in s else 1 - w[o, d])
+    return pulp.lpSum(costs[placement_cost_key(d, s)] * var for s, var in s_vars.items())
+
+
+# --------------------------------------------------------------------- cluster size
+
+
+class SizePoint(Record):
+    nodes: int
+    gpus: int
+    days: float | None  # None: no feasible plan at this size
+
+
+def solve_cluster_size(
+    *, curve: Sequence[SizePoint], deadline_days: float, solver: SolverName = "highs"
+) -> SizePoint:
+    """Smallest node count whose best plan finishes within the deadline (docs/solver.md §3).
+
+    u[n] binary picks one size; days(n) * u[n] <= deadline; minimize sum n * u[n]. Sizes without
+    a plan are left out. Monotone by construction: a shorter deadline only removes sizes.
+    """
+    usable = [p for p in curve if p.days is not None]
+    fastest = min((p.days for p in usable), default=None)
+    if fastest is None or fastest > deadline_days:
+        raise deadline_infeasible(curve=curve, deadline_days=deadline_days, fastest_days=fastest)
+    prob = pulp.LpProblem("cluster_size", pulp.LpMinimize)
+    u = [prob.add_variable(f"u_{p.nodes}", cat="Binary") for p in usable]
+    prob += pulp.lpSum(u) == 1
+    prob += pulp.lpSum(p.days * v for p, v in zip(usable, u, strict=True)) <= deadline_days
+    prob += pulp.lpSum(p.nodes * v for p, v in zip(usable, u, strict=True))
+    run_solver(prob, solver=solver)
+    return next(p for p, v in zip(usable, u, strict=True) if round(v.value() or 0) == 1)
+
+
+def deadline_infeasible(
+    *, curve: Sequence[SizePoint], deadline_days: float, fastest_days: float | None
+) -> Infeasible:
+    if fastest_days is None:
+        return Infeasible("memory", "no cluster size up to the cluster's own has a feasible plan")
+    best = min((p for p in curve if p.days is not None), key=lambda p: (p.days, p.nodes))
+    detail = (
+        f"deadline: the fastest plan, on {best.gpus} GPUs ({best.nodes} nodes, the most that "
+        f"help), needs {best.days:.1f} days > deadline {deadline_days:g} days"
+    )
+    return Infeasible("deadline", detail)

@@ -1,0 +1,276 @@
+"""The planner against brute force, on a fake cost model with the real one's interface.
+
+`FakeCost` has `predict` and `block_options` like `parplan.evaluate` (same signatures, same
+SpecError on bad divisibility, `fits=False` when memory overflows), with simple made-up terms:
+tier-dependent TP/SP/DP communication, recompute factors, a pipeline bubble. It is additive in
+the blocks, so brute force over every per-block checkpoint list must find exactly the ILP plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parplan.errors import SpecError
+from parplan.planner import core_candidates, node_grid, orders_for, plan, strategy_of
+from parplan.prediction import (
+    BlockOption,
+    Bottleneck,
+    Breakdown,
+    MemoryBreakdown,
+    Prediction,
+)
+from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+
+RECOMPUTE = {"none": 1.0, "selective": 1.08, "full": 1.33}
+ACTIVATION = {"none": 1.0, "selective": 0.35, "full": 0.05}
+
+
+class FakeCost:
+    """A tiny additive cost model; `scale` knobs let hypothesis vary it."""
+
+    def __init__(self, *, block_s: float = 1.0, comm_s: float = 0.2, act_gib: float = 6.0,
+                 param_gib: float = 20.0) -> None:  # fmt: skip
+        self.block_s, self.comm_s, self.act_gib, self.param_gib = block_s, comm_s, act_gib, param_gib
+
+    # -- geometry and checks ------------------------------------------------------------
+    @staticmethod
+    def tokens(workload: WorkloadSpec) -> int:
+        return workload.frames * (workload.height // 16) * (workload.width // 16)
+
+    def check(self, model: ModelSpec, workload: WorkloadSpec, s: StrategySpec, n: int) -> None:
+        if s.world_size != n:
+            raise SpecError(f"dp*tp*sp*pp = {s.world_size}, but the run has {n} GPUs")
+        if model.heads % (s.tp * s.ulysses_degree) or self.tokens(workload) % s.sp:
+            raise SpecError(f"heads={model.heads} / tokens do not split by tp={s.tp} sp={s.sp}")
+
+    @staticmethod
+    def slow_tier(s: StrategySpec, dim: str, gpus_per_node: int) -> bool:
+        degrees = {"dp": s.dp, "tp": s.tp, "sp": s.sp, "pp": s.pp}
+        inner = math.prod(degrees[d] for d in s.order[: s.order.index(dim)])
+        return inner * degrees[dim] > gpus_per_node
+
+    # -- per-block terms ----------------------------------------------------------------
+    def block_time_s(self, s: StrategySpec, mode: str, gpus_per_node: int) -> float:
+        compute = self.block_s * s.global_batch / (s.dp * s.tp * s.sp) * RECOMPUTE[mode]
+        sp_cost = {"none": 0, "ulysses": 1, "fastseq": 0.8, "ring": 1.5, "usp": 1.1, "dsp": 0.6}
+        comm = 0.0
+        if s.tp > 1:
+            comm += self.comm_s * (5 if self.slow_tier(s, "tp", gpus_per_node) else 1)
+        if s.sp > 1:
+            tier = 4 if self.slow_tier(s, "sp", gpus_per_node) else 1
+            comm += self.comm_s * sp_cost[s.sp_method] * tier * (1 + 0.1 * (s.ulysses - 1))
+        return (compute + comm * s.global_batch / (s.dp * s.micro_batch)) / s.pp
+
+    def block_act_bytes(self, s: StrategySpec, mode: str) -> float:
+        inflight = min(s.pp, s.global_batch // (s.dp * s.micro_batch))
+        return self.act_gib * GIB * s.micro_batch * ACTIVATION[mode] * inflight / (
+            s.tp * s.sp * s.pp)
+
+    def fixed(self, s: StrategySpec, gpus_per_node: int) -> tuple[float, float]:
+        shard = {0: 1, 1: 4, 2: 6, 3: 16}[s.zero]
+        memory = self.param_gib * GIB / (s.tp * s.pp) * (1 - (1 - 1 / s.dp) * shard / 16)
+        dp_comm = 0.5 * (1 + 0.2 * s.zero) * (3 if self.slow_tier(s, "dp", gpus_per_node) else 1)
+        bubble = (s.pp - 1) / (s.vpp * s.global_batch / (s.dp * s.micro_batch))
+        return dp_comm * (s.dp > 1) + bubble, memory
+
+    # -- the cost-model interface ---------------------------------------------------------
+    def block_options(self, model, workload, cluster, strategy, num_gpus=None):
+        n = num_gpus or cluster.num_gpus
+        self.check(model, workload, strategy, n)
+        options = [
+            BlockOption(group_index=g, block_type=grp.type, count=grp.count, ckpt=mode,
+                        time_s=self.block_time_s(strategy, mode, cluster.gpus_per_node),
+                        activation_bytes=self.block_act_bytes(strategy, mode))
+            for (g, grp), mode in itertools.product(enumerate(model.blocks), RECOMPUTE)
+        ]  # fmt: skip
+        fixed_s, fixed_b = self.fixed(strategy, cluster.gpus_per_node)
+        return options, fixed_s, fixed_b
+
+    def predict(self, model, workload, cluster, strategy, num_gpus=None) -> Prediction:
+        n = num_gpus or cluster.num_gpus
+        self.check(model, workload, strategy, n)
+        s, node = strategy, cluster.gpus_per_node
+        modes = [s.ckpt_for(i) for i in range(model.depth)]
+        fixed_s, fixed_b = self.fixed(s, node)
+        step = fixed_s + sum(self.block_time_s(s, m, node) for m in modes)
+        act = sum(self.block_act_bytes(s, m) for m in modes)
+        return fake_prediction(strategy=s, num_gpus=n, step_s=step, fixed_b=fixed_b, act_b=act,
+                               cap_b=cluster.gpu.memory_bytes, workload=workload)  # fmt: skip
+
+
+def fake_prediction(*, strategy: StrategySpec, num_gpus: int, step_s: float, fixed_b: float,
+                    act_b: float, cap_b: float, workload: WorkloadSpec) -> Prediction:  # fmt: skip
+    total = fixed_b + act_b
+    samples_per_s = strategy.global_batch / step_s
+    return Prediction(
+        strategy=strategy, num_gpus=num_gpus, step_time_s=step_s, mfu=1 / step_s, hfu=1 / step_s,
+        tflops_per_gpu=1.0, samples_per_s=samples_per_s,
+        tokens_per_s_per_gpu=samples_per_s * FakeCost.tokens(workload) / num_gpus,
+        memory_gib_per_gpu=total / GIB, fits=total <= cap_b,
+        breakdown=Breakdown(compute_s=0.0, exposed_comm_s=0.0, comm_s={}, exposed_comm_by_dim_s={},
+                            bubble_s=0.0, optimizer_s=0.0),
+        memory=MemoryBreakdown(weights_bytes=fixed_b, grads_bytes=0, optimizer_bytes=0,
+                               activations_bytes=act_b, buffers_bytes=0, margin_bytes=0,
+                               total_bytes=total, capacity_bytes=cap_b),
+        bottleneck=Bottleneck(dim="compute", collective="-", tier="-", exposed_s=0.0, advice="-"),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def make_model(depth_groups: list[tuple[str, int]] = (("full", 2), ("full", 2)),
+               heads: int = 8) -> ModelSpec:  # fmt: skip
+    return ModelSpec(name="toy", hidden=64 * heads, heads=heads,
+                     blocks=[{"type": t, "count": c} for t, c in depth_groups])  # fmt: skip
+
+
+WORKLOAD = WorkloadSpec(kind="video", frames=4, height=128, width=128, global_batch=8)
+
+
+def make_cluster(*, nodes: int = 2, gpus_per_node: int = 4, memory_gib: float = 80) -> ClusterSpec:
+    return ClusterSpec(
+        name="toy", gpus_per_node=gpus_per_node, nodes=nodes,
+        gpu={"name": "H100", "peak_tflops": {"bf16": 989.4}, "memory_gib": memory_gib,
+             "hbm_gbyte_per_s": 3350},
+        intra_node={"gbyte_per_s_per_gpu": 450}, inter_node={"nics_per_node": 8,
+                                                             "gbit_per_s_per_nic": 400},
+    )  # fmt: skip
+
+
+def brute_force(model, workload, cluster, cost, num_gpus) -> float:
+    """Best step time over every candidate, every rank order and every per-block ckpt list."""
+    best = math.inf
+    cores = core_candidates(model=model, num_gpus=num_gpus, global_batch=workload.global_batch,
+                            gpus_per_node=cluster.gpus_per_node)  # fmt: skip
+    for core in cores:
+        for order in orders_for({"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}):
+            for ckpt in itertools.product(RECOMPUTE, repeat=model.depth):
+                s = strategy_of(core, order=order, global_batch=workload.global_batch,
+                                ckpt=list(ckpt))  # fmt: skip
+                try:
+                    p = cost.predict(model, workload, cluster, s, num_gpus)
+                except SpecError:
+                    continue
+                if p.fits:
+                    best = min(best, p.step_time_s)
+    return best
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    act_gib=st.floats(1, 40), param_gib=st.floats(5, 120), comm_s=st.floats(0.01, 1.0),
+    gpus=st.sampled_from([2, 4, 8]), memory_gib=st.sampled_from([24, 40, 80]),
+)  # fmt: skip
+def test_plan_equals_brute_force(act_gib, param_gib, comm_s, gpus, memory_gib) -> None:
+    model = make_model([("full", 2), ("full", 1)])
+    cluster = make_cluster(memory_gib=memory_gib)
+    cost = FakeCost(act_gib=act_gib, param_gib=param_gib, comm_s=comm_s)
+    expected = brute_force(model, WORKLOAD, cluster, cost, gpus)
+    result = plan(model=model, workload=WORKLOAD, cluster=cluster, num_gpus=gpus, top_k=3,
+                  cost_model=cost)  # fmt: skip
+    if expected == math.inf:
+        assert result.plans == [] and result.infeasible is not None
+        return
+    assert result.plans[0].step_time_s == pytest.approx(expected, rel=1e-9)
+    assert result.search.optimal
+
+
+def test_plan_mixes_checkpoint_modes_under_the_cap() -> None:
+    """8 blocks x 6 GiB do not fit next to 20 GiB of states in 48 GiB on one GPU: the ILP
+    checkpoints some blocks only (uniform `full` would waste time)."""
+    model = make_model([("full", 4), ("full", 4)])
+    result = plan(model=model, workload=WORKLOAD, cluster=make_cluster(nodes=1, memory_gib=48),
+                  num_gpus=1, cost_model=FakeCost())  # fmt: skip
+    best = result.plans[0]
+    assert isinstance(best.strategy.ckpt, list) and len(set(best.strategy.ckpt)) >= 2
+    assert best.memory_gib_per_gpu <= 48
+    assert best.step_time_s == pytest.approx(
+        brute_force(model, WORKLOAD, make_cluster(nodes=1, memory_gib=48), FakeCost(), 1))
+
+
+def test_deterministic_and_sorted() -> None:
+    kwargs = dict(model=make_model(), workload=WORKLOAD, cluster=make_cluster(), num_gpus=8,
+                  top_k=5)  # fmt: skip
+    a = plan(**kwargs, cost_model=FakeCost()).to_json()
+    b = plan(**kwargs, cost_model=FakeCost()).to_json()
+    a["search"].pop("seconds"), b["search"].pop("seconds")
+    assert a == b
+    times = [p["step_time_s"] for p in a["plans"]]
+    assert times == sorted(times) and len(times) == 5
+    assert len({str(p["strategy"]) for p in a["plans"]}) == 5  # distinct plans
+
+
+def test_infeasible_memory_reports_shortfall() -> None:
+    """120 GiB of states on a 16 GiB GPU cannot fit on 1 GPU: binding memory, shortfall > 0."""
+    result = plan(model=make_model(), workload=WORKLOAD, cluster=make_cluster(nodes=1, memory_gib=16),
+                  num_gpus=1, cost_model=FakeCost(param_gib=120))  # fmt: skip
+    assert result.plans == []
+    assert result.infeasible["binding"] == "memory"
+    assert result.infeasible["shortfall_gib"] == pytest.approx(120 + 4 * 6 * 0.05 - 16, rel=1e-3)
+
+
+def test_infeasible_batch_is_explained() -> None:
+    """global_batch=3 on 4 GPUs: dp in {1, 2, 4} must divide 3, so dp=1 and tp*sp*pp=4."""
+    model = make_model([("full", 1)], heads=2)
+    workload = WORKLOAD.model_copy(update={"global_batch": 3})
+    result = plan(model=model, workload=workload, cluster=make_cluster(nodes=1), num_gpus=4,
+                  cost_model=FakeCost())  # fmt: skip
+    assert result.plans and {p.strategy.dp for p in result.plans} == {1}
+    odd = workload.model_copy(update={"frames": 3, "height": 48, "width": 48})  # 27 tokens: no sp
+    result = plan(model=model, workload=odd, cluster=make_cluster(nodes=1), num_gpus=4,
+                  cost_model=FakeCost())  # fmt: skip
+    assert result.plans == []
+    assert result.infeasible["binding"] == "divisibility"
+    assert "heads=2" in result.infeasible["detail"] or "tokens" in result.infeasible["detail"]
+
+
+def test_gpu_count_beyond_cluster_is_spec_error() -> None:
+    with pytest.raises(SpecError, match="exceeds the cluster"):
+        plan(model=make_model(), workload=WORKLOAD, cluster=make_cluster(), num_gpus=64,
+             cost_model=FakeCost())  # fmt: skip
+
+
+def test_time_to_train_from_samples() -> None:
+    result = plan(model=make_model(), workload=WORKLOAD, cluster=make_cluster(), num_gpus=8,
+                  train_samples=8 * 86400, cost_model=FakeCost())  # fmt: skip
+    best = result.plans[0]
+    assert result.time_to_train_days == pytest.approx(best.step_time_s)  # 86400 steps
+
+
+def test_node_grid() -> None:
+    assert node_grid(16) == [1, 2, 3, 4, 6, 8, 12, 16]
+    assert node_grid(10) == [1, 2, 3, 4, 6, 8, 10]
+
+
+@settings(max_examples=6, deadline=None)
+@given(d1=st.floats(0.5, 40), d2=st.floats(0.5, 40))
+def test_deadline_is_monotone(d1: float, d2: float) -> None:
+    """A shorter deadline never needs fewer GPUs; each answer is the smallest size that meets it."""
+    cluster = make_cluster(nodes=4, gpus_per_node=2)
+
+    def gpus(deadline: float) -> int | None:
+        result = plan(model=make_model(), workload=WORKLOAD, cluster=cluster,
+                      deadline_days=deadline, train_samples=8 * 86400 * 4,
+                      cost_model=FakeCost(), top_k=1)  # fmt: skip
+        ok = [p.gpus for p in result.curve if p.days is not None and p.days <= deadline]
+        assert (result.gpus or None) == (min(ok) if ok else None)
+        return result.gpus or None
+
+    short, long_ = sorted((d1, d2))
+    if gpus(short) is not None:
+        assert gpus(long_) is not None and gpus(long_) <= gpus(short)
+
+
+def test_deadline_needs_training_size() -> None:
+    with pytest.raises(SpecError, match="train-samples"):
+        plan(model=make_model(), workload=WORKLOAD, cluster=make_cluster(), deadline_days=3,
+             cost_model=FakeCost())  # fmt: skip

@@ -1,0 +1,328 @@
+"""The solver's integer programs against brute force over the same (small) spaces.
+
+DESIGN.md, "Solver": the ILP's optimum must equal brute force on every case small enough to
+enumerate; infeasible programs must name the binding constraint and the shortfall.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parplan.errors import Infeasible
+from parplan.solver import (
+    BlockItem,
+    BlockProgram,
+    SizePoint,
+    layout_of,
+    methods_by_type,
+    order_cost_s,
+    placement_cost_key,
+    reshard_total_s,
+    solve_blocks,
+    solve_cluster_size,
+    solve_placement,
+)
+from parplan.specs import GIB
+
+MODES = ("none", "selective", "full")
+
+
+# ----------------------------------------------------------------------------- brute force
+
+
+def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:
+    return [c for c in itertools.product(range(total + 1), repeat=parts) if sum(c) == total]
+
+
+def brute_force_blocks(program: BlockProgram) -> float:
+    """Best step time over every method-per-type choice and every per-group mode split."""
+    offered = methods_by_type(program)
+    types = sorted(offered)
+    best = math.inf
+    for methods in itertools.product(*(offered[t] for t in types)):
+        chosen = dict(zip(types, methods, strict=True))
+        best = min(best, _best_given_methods(program, chosen))
+    return best
+
+
+def _best_given_methods(program: BlockProgram, methods: dict[str, str]) -> float:
+    per_group = []
+    for g, (block_type, count) in enumerate(
+        zip(program.group_types, program.group_counts, strict=True)
+    ):
+        items = [i for i in program.items if i.group_index == g and i.method == methods[block_type]]
+        per_group.append([(items, c) for c in _compositions(count, len(items))])
+    best = math.inf
+    for split in itertools.product(*per_group):
+        time_s = program.fixed_time_s + sum(
+            i.time_s * n for items, c in split for i, n in zip(items, c, strict=True)
+        )
+        memory = program.fixed_memory_bytes + sum(
+            i.activation_bytes * n for items, c in split for i, n in zip(items, c, strict=True)
+        )
+        if memory <= program.capacity_bytes:
+            best = min(best, time_s + reshard_total_s(program, methods))
+    return best
+
+
+# ------------------------------------------------------------------------- generators
+
+
+@st.composite
+def block_programs(draw: st.DrawFn) -> BlockProgram:
+    """Synthetic programs: <= 4 groups, <= 8 blocks, 1-2 SP methods per type, DSP layouts."""
+    n_groups = draw(st.integers(1, 4))
+    types = draw(
+        st.lists(
+            st.sampled_from(["spatial", "temporal", "full"]), min_size=n_groups, max_size=n_groups
+        )
+    )
+    counts = draw(st.lists(st.integers(1, 3), min_size=n_groups, max_size=n_groups))
+    methods = draw(st.sampled_from([["ulysses"], ["ulysses", "ring"], ["dsp_t", "dsp_s"]]))
+    items = [
+        _draw_item(draw, g, t, m, mode)
+        for (g, t), m, mode in itertools.product(enumerate(types), methods, MODES)
+    ]
+    fixed = draw(st.integers(0, 20)) * GIB
+    need = [
+        sum(
+            c * min(i.activation_bytes for i in items if i.group_index == g)
+            for g, c in enumerate(counts)
+        )
+    ]
+    cap = fixed + need[0] + draw(st.integers(0, 40)) * GIB // 2
+    return BlockProgram(
+        items=items,
+        group_types=types,
+        group_counts=counts,
+        fixed_time_s=draw(st.floats(0, 5)),
+        fixed_memory_bytes=fixed,
+        capacity_bytes=cap,
+        layouts={"dsp_t": "frames", "dsp_s": "space", "ulysses": "seq", "ring": "seq"},
+        reshard_s={"frames->space": draw(st.floats(0, 0.5)), "space->frames": 0.2},
+    )
+
+
+def _draw_item(draw: st.DrawFn, g: int, block_type: str, method: str, mode: str) -> BlockItem:
+    base = {"none": 1.0, "selective": 1.1, "full": 1.35}[mode]
+    act_gib = {"none": 8, "selective": 3, "full": 1}[mode] * draw(st.integers(1, 3))
+    return BlockItem(
+        group_index=g,
+        block_type=block_type,
+        ckpt=mode,
+        method=method,
+        time_s=base * draw(st.floats(0.01, 1.0)),
+        activation_bytes=act_gib * GIB,
+    )
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=block_programs())
+def test_block_ilp_equals_brute_force(program: BlockProgram, solver: str) -> None:
+    expected = brute_force_blocks(program)
+    if expected == math.inf:
+        with pytest.raises(Infeasible, match="short by") as info:
+            solve_blocks(program, solver=solver)
+        assert info.value.binding == "memory" and info.value.shortfall_gib > 0
+        return
+    solution = solve_blocks(program, solver=solver)
+    assert solution.step_time_s == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert solution.memory_bytes <= program.capacity_bytes * (1 + 1e-9)
+    assert sum(c.blocks for c in solution.choices) == sum(program.group_counts)
+
+
+def _knapsack(cap_gib: float) -> BlockProgram:
+    """Two groups of 4 blocks; none = 1.0 s / 10 GiB, selective = 1.2 s / 4, full = 1.5 s / 1."""
+    items = [
+        BlockItem(group_index=g, block_type="full", ckpt=mode, time_s=t, activation_bytes=a * GIB)
+        for g, (mode, t, a) in itertools.product(
+            range(2), [("none", 1.0, 10), ("selective", 1.2, 4), ("full", 1.5, 1)]
+        )
+    ]
+    return BlockProgram(
+        items=items,
+        group_types=["full", "full"],
+        group_counts=[4, 4],
+        fixed_memory_bytes=20 * GIB,
+        capacity_bytes=cap_gib * GIB,
+    )
+
+
+def test_knapsack_mixes_modes_under_the_cap() -> None:
+    """Cap 60 GiB leaves 40 GiB for 8 blocks: 4 selective (16) + ... the ILP mixes modes."""
+    solution = solve_blocks(_knapsack(60))
+    assert solution.solver in ("highs", "cbc")
+    assert solution.step_time_s == pytest.approx(brute_force_blocks(_knapsack(60)))
+    assert len({c.ckpt for c in solution.choices}) >= 2
+    assert solution.memory_bytes <= 60 * GIB
+
+
+def test_presolve_returns_fastest_when_it_fits() -> None:
+    solution = solve_blocks(_knapsack(200))
+    assert solution.solver == "presolve"
+    assert {c.ckpt for c in solution.choices} == {"none"}
+    assert solution.step_time_s == pytest.approx(8.0)
+
+
+def test_memory_infeasible_names_shortfall() -> None:
+    """All blocks fully checkpointed need 20 + 8*1 = 28 GiB; a 25 GiB cap is 3 GiB short."""
+    with pytest.raises(Infeasible, match=r"short by 3\.00 GiB") as info:
+        solve_blocks(_knapsack(25))
+    assert info.value.binding == "memory"
+    assert info.value.shortfall_gib == pytest.approx(3.0)
+
+
+def test_reshard_cost_switches_method() -> None:
+    """DSP: spatial blocks shard frames, temporal blocks shard space; one all-to-all between.
+
+    With a costly reshard, both types keep one layout (ulysses everywhere) instead.
+    """
+
+    def program(reshard_s: float) -> BlockProgram:
+        items = [
+            BlockItem(
+                group_index=g, block_type=t, ckpt="none", method=m, time_s=s, activation_bytes=GIB
+            )
+            for g, t in enumerate(["spatial", "temporal"] * 2)
+            for m, s in [("ulysses", 1.0), ("dsp", 0.7)]
+        ]
+        return BlockProgram(
+            items=items,
+            group_types=["spatial", "temporal"] * 2,
+            group_counts=[1, 1, 1, 1],
+            capacity_bytes=100 * GIB,
+            layouts={"dsp": "dsp_" + "x"},
+            reshard_s={"dsp_x->ulysses": reshard_s, "ulysses->dsp_x": reshard_s},
+        )
+
+    cheap = solve_blocks(program(0.01))
+    assert cheap.methods == {"spatial": "dsp", "temporal": "dsp"}
+    assert layout_of(program(0.0), "dsp") == "dsp_x"
+
+
+def test_dsp_layouts_pay_per_transition() -> None:
+    """Alternating spatial/temporal groups (3 transitions) with per-type sharded dims."""
+    types = ["spatial", "temporal", "spatial", "temporal"]
+    items = [
+        BlockItem(
+            group_index=g, block_type=t, ckpt="none", method=m, time_s=s, activation_bytes=GIB
+        )
+        for g, t in enumerate(types)
+        for m, s in [
+            ("frames", 0.5 if t == "spatial" else 1.0),
+            ("space", 1.0 if t == "spatial" else 0.5),
+        ]
+    ]
+
+    def solve(reshard_s: float):
+        return solve_blocks(
+            BlockProgram(
+                items=items,
+                group_types=types,
+                group_counts=[1] * 4,
+                capacity_bytes=64 * GIB,
+                reshard_s={"frames->space": reshard_s, "space->frames": reshard_s},
+            )
+        )
+
+    assert solve(0.1).methods == {"spatial": "frames", "temporal": "space"}
+    assert solve(0.1).reshard_time_s == pytest.approx(0.3)
+    assert solve(0.1).step_time_s == pytest.approx(2.3)
+    assert solve(1.0).reshard_time_s == 0.0  # 3 x 1.0 s of resharding outweighs 2 s of gain
+    assert solve(1.0).step_time_s == pytest.approx(3.0)
+
+
+def test_cbc_and_highs_agree() -> None:
+    cbc = solve_blocks(_knapsack(45), solver="cbc")
+    highs = solve_blocks(_knapsack(45), solver="highs")
+    assert cbc.step_time_s == pytest.approx(highs.step_time_s)
+    assert cbc.solver == "cbc" and highs.solver == "highs"
+
+
+def test_ckpt_per_block_lists_every_block() -> None:
+    solution = solve_blocks(_knapsack(60))
+    modes = solution.ckpt_per_block([4, 4])
+    assert len(modes) == 8
+    assert sorted(modes) == sorted(c.ckpt for c in solution.choices for _ in range(c.blocks))
+
+
+# -------------------------------------------------------------------------- placement
+
+
+@st.composite
+def placement_tables(draw: st.DrawFn) -> tuple[list[str], dict[str, float]]:
+    dims = draw(st.sampled_from([["tp", "sp"], ["tp", "sp", "dp"], ["tp", "sp", "dp", "pp"]]))
+    costs = {}
+    for d in dims:
+        others = [o for o in dims if o != d]
+        for r in range(len(others) + 1):
+            for inner in itertools.combinations(others, r):
+                costs[placement_cost_key(d, inner)] = draw(st.floats(0, 10))
+    return dims, costs
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+@settings(max_examples=25, deadline=None)
+@given(table=placement_tables())
+def test_placement_equals_brute_force(
+    table: tuple[list[str], dict[str, float]], solver: str
+) -> None:
+    dims, costs = table
+    expected = min(order_cost_s(order, costs) for order in itertools.permutations(dims))
+    solution = solve_placement(dims=dims, costs=costs, solver=solver)
+    assert sorted(solution.order) == sorted(dims)
+    assert solution.comm_time_s == pytest.approx(expected, abs=1e-6)
+
+
+def test_placement_puts_chatty_dim_innermost() -> None:
+    """tp is cheap only when nothing sits inside it (NVLink); dp does not care."""
+    dims = ["tp", "dp"]
+    costs = {"tp|": 1.0, "tp|dp": 9.0, "dp|": 2.0, "dp|tp": 2.5}
+    assert solve_placement(dims=dims, costs=costs).order == ["tp", "dp"]
+
+
+# ----------------------------------------------------------------------- cluster size
+
+
+def _curve(days: list[float | None]) -> list[SizePoint]:
+    return [SizePoint(nodes=n + 1, gpus=8 * (n + 1), days=d) for n, d in enumerate(days)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    days=st.lists(st.one_of(st.none(), st.floats(1, 100)), min_size=1, max_size=12),
+    d1=st.floats(1, 100),
+    d2=st.floats(1, 100),
+)
+def test_cluster_size_is_brute_force_and_monotone(
+    days: list[float | None], d1: float, d2: float
+) -> None:
+    curve = _curve(days)
+
+    def size(deadline: float) -> int | None:
+        try:
+            return solve_cluster_size(curve=curve, deadline_days=deadline).nodes
+        except Infeasible:
+            return None
+
+    for deadline in (d1, d2):
+        ok = [p.nodes for p in curve if p.days is not None and p.days <= deadline]
+        assert size(deadline) == (min(ok) if ok else None)
+    short, long_ = sorted((d1, d2))
+    if size(short) is not None:
+        assert size(long_) is not None and size(long_) <= size(short)
+
+
+def test_deadline_infeasible_explains() -> None:
+    with pytest.raises(Infeasible, match=r"needs 10\.0 days > deadline 5 days") as info:
+        solve_cluster_size(curve=_curve([40.0, 20.0, 10.0]), deadline_days=5)
+    assert info.value.binding == "deadline"

@@ -1,0 +1,66 @@
+"""Bad input through `parplan model`: exit code 2 and one line on stderr naming the problem
+(STYLE.md "Errors, three kinds"; SPEC_FORMAT.md "Unknown keys are an error")."""
+
+from __future__ import annotations
+
+import pytest
+
+from parplan.cli import main
+
+GOOD = "name: m\nhidden: 64\nheads: 4\nblocks: [{type: full, count: 2}]\n"
+
+
+def run_error(capsys, *args: str) -> str:
+    assert main(list(args)) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err and err.startswith("error:")
+    return err
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (GOOD + "hiddn: 5\n", "hiddn"),  # unknown key
+        (GOOD.replace("heads: 4", "heads: many"), "heads"),  # wrong type
+        (GOOD.replace("hidden: 64", "hidden: -64"), "hidden=-64"),  # negative size
+        (GOOD.replace("heads: 4", "heads: 5"), "heads=5 must divide hidden=64"),
+        (GOOD.replace("count: 2", "count: 0"), "blocks.0.count"),
+        (GOOD.replace("full", "fulll"), "blocks.0.type"),
+        (GOOD + "extras: {qk_nrom: rms_head}\n", "qk_nrom"),  # unknown extension key
+        (GOOD + "blocks: [\n", "YAML syntax error"),
+    ],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "negative",
+        "heads-divide",
+        "zero-count",
+        "block-type",
+        "unknown-extras",
+        "yaml-syntax",
+    ],
+)
+def test_bad_model_file(tmp_path, capsys, text, needle):
+    """Each bad model file fails with exit 2 and a one-line message that names the key."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert needle in run_error(capsys, "model", str(path), "--json")
+
+
+def test_missing_file(tmp_path, capsys):
+    assert "file not found" in run_error(capsys, "model", str(tmp_path / "nope.yaml"))
+
+
+def test_unknown_preset(capsys):
+    err = run_error(capsys, "model", "dit-xxl-2")
+    assert "dit-xxl-2" in err and "no such preset" in err and "dit-xl-2" in err
+
+
+def test_bad_workload(tmp_path, capsys):
+    """Workload errors too: a negative frame count, and a text workload for a DiT."""
+    path = tmp_path / "w.yaml"
+    path.write_text("kind: video\nframes: -3\nheight: 256\nwidth: 256\n")
+    assert "frames=-3" in run_error(capsys, "model", "dit-xl-2", "--workload", str(path))
+    path.write_text("kind: text\nseq_len: 2048\n")
+    assert "family=dit" in run_error(capsys, "model", "dit-xl-2", "--workload", str(path))
