@@ -251,9 +251,10 @@ def _batches(topo: Topology, groups: list[list[int]]) -> list[_Batch]:
 
 def _batch(topo: Topology, grid: np.ndarray) -> _Batch:
     num_groups, p = grid.shape
-    if grid.min() < 0 or grid.max() >= topo.num_gpus:
+    bad = grid[(grid < 0) | (grid >= topo.num_gpus)]
+    if bad.size:
         raise SpecError(
-            f"groups: rank {int(grid.max())} outside the {topo.num_gpus} GPUs of "
+            f"groups: rank {int(bad[0])} outside the {topo.num_gpus} GPUs of "
             f"'{topo.cluster.name}' (groups of {p}; the group is larger than the cluster "
             f"or misplaced)"
         )

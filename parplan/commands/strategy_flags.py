@@ -44,5 +44,4 @@ def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags)
     try:
         return StrategySpec.model_validate(merged)
     except ValidationError as err:
-        line = format_validation_error("strategy", StrategySpec, err)
-        raise SpecError(line.replace("strategy: ", "strategy flag --").replace("_", "-")) from None
+        raise SpecError(format_validation_error("strategy flags", StrategySpec, err)) from None
