@@ -41,7 +41,8 @@ from parplan.strategies.usp import usp_calls
 FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
 ADAM_BYTES_PER_PARAM = 28  # r/w fp32 master, m, v (24) + grad read + 16-bit weight write (4)
-KERNELS_PER_SUBLAYER = 6  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
+KERNELS_PER_SUBLAYER = 6
+AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
 
 
 class Inputs(BaseModel):
@@ -182,14 +183,18 @@ def _elementwise_bytes_per_token(model: ModelSpec, block: BlockCost, shape: Bloc
     of the FFN width: flops.elementwise_elems_per_token). DiT blocks run as eager PyTorch (DiT,
     Latte, Open-Sora, fast-DiT code): per modulated sublayer LayerNorm (2d), modulate x·(1+s)+b
     unfused (mul, add: 4d), gate (2d) and residual add (3d) = 11d; the cross-attention sublayer
-    only adds its residual (3d); GELU r+w of the FFN width."""
+    only adds its residual (3d); GELU r+w of the FFN width. DiT code trains under torch.autocast,
+    which runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast op
+    reference: layer_norm is an fp32 op; an fp32 + 16-bit add promotes to fp32), so the
+    residual-stream traffic is 4 bytes per element whatever the GEMM precision; the GELU runs on
+    the 16-bit FC1 output."""
     e = shape.element_bytes
     if model.family == "gpt":
         return block.elementwise_bytes_per_token * e / 2
     d, ffn = model.hidden, model.ffn
     act = (3 if model.mlp == "swiglu" else 2) * ffn
-    per_token = 11 * d * (shape.self_attentions + 1) + 3 * d * int(shape.cross_attention) + act
-    return per_token * e
+    stream = 11 * d * (shape.self_attentions + 1) + 3 * d * int(shape.cross_attention)
+    return stream * max(e, AUTOCAST_STREAM_BYTES) + act * e
 
 
 def _qkv_share(model: ModelSpec) -> float:

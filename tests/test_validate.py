@@ -1,0 +1,66 @@
+"""`parplan validate` on the published cases (../shared/validation/public_cases.yaml).
+
+The step-time MAPE target of issue 5 is 10%; the model does not reach it yet (docs/validation.md
+says where and why). This test guards against regressions: the current error must not grow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from parplan.cli import main
+from parplan.specs import load_validation_cases
+from parplan.validate import measured_step_time_s, validate
+
+CASES = Path("../shared/validation/public_cases.yaml")
+pytestmark = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")
+
+MAPE_GUARD = 0.22  # measured 0.207 when this guard was set; lower it as the model improves
+
+
+def test_every_case_runs_and_summary_is_honest() -> None:
+    report = validate(CASES)
+    assert len(report.cases) == 38
+    assert report.summary.n + report.summary.skipped == 38
+    errors = [abs(c.rel_error) for c in report.cases if c.rel_error is not None]
+    assert report.summary.max_ape == pytest.approx(max(errors))
+    assert report.summary.mape <= MAPE_GUARD
+    assert report.summary.within_tolerance == sum(bool(c.within_tolerance) for c in report.cases)
+
+
+def test_large_h100_megatron_runs_within_tolerance() -> None:
+    """Megatron-Core r0.8 H100 weak scaling, 70B-462B: the regime the physics covers best."""
+    report = validate(CASES)
+    big = [c for c in report.cases if c.id.startswith("megatron_core_r080_h100_weak_")
+           and c.id.split("_")[-1] in ("70b", "119b", "177b", "314b", "462b")]  # fmt: skip
+    assert len(big) == 5
+    assert all(c.within_tolerance for c in big), [(c.id, c.rel_error) for c in big]
+
+
+def test_throughput_is_converted_to_step_time() -> None:
+    """tokens/s per GPU → step time = batch · tokens / (tokens/s/GPU · GPUs)."""
+    case = next(c for c in load_validation_cases(CASES) if c.id == "korthikanti2022_22b_selective_recompute_sp")
+    tokens = 2048
+    derived = measured_step_time_s(case.model_copy(update={"measured": case.measured.model_copy(
+        update={"step_time_s": None})}), 8, tokens)  # fmt: skip
+    assert derived == pytest.approx(4 * 2048 / (930.9 * 8))
+    assert derived == pytest.approx(case.measured.step_time_s, rel=0.01)
+
+
+def test_validate_cli_json(capsys) -> None:
+    assert main(["validate", str(CASES), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["summary"]) >= {"n", "mape", "median_ape", "max_ape", "within_tolerance"}
+    first = data["cases"][0]
+    assert set(first) >= {"id", "predicted_step_time_s", "measured_step_time_s", "rel_error", "within_tolerance"}
+
+
+def test_validate_cli_bad_file(tmp_path, capsys) -> None:
+    bad = tmp_path / "cases.yaml"
+    bad.write_text("- id: x\n  source: s\n  model: dit-xl-2\n  workload: imagenet-256\n"
+                   "  cluster: h100-dgx-ndr400\n  strategy: {dp: 1}\n  measured: {}\n  tolerence: 0.1\n")  # fmt: skip
+    assert main(["validate", str(bad)]) == 2
+    assert "tolerence" in capsys.readouterr().err
