@@ -44,7 +44,9 @@ def main() -> None:
     print(f"{'layout':42s} {'cold ms':>9s} {'warm median ms':>15s} {'warm p90 ms':>12s}")
     for name, (model_name, workload_name, gpus, strategy) in LAYOUTS.items():
         model, workload = load_model(model_name), load_workload(workload_name)
-        call = lambda: predict(model, workload, cluster, strategy, gpus)  # noqa: E731
+        def call(m=model, w=workload, s=strategy, n=gpus):
+            return predict(m, w, cluster, s, n)
+
         cold = time_calls(call, 1)[0]
         warm = sorted(time_calls(call, 200))
         print(f"{name:42s} {cold * 1e3:9.2f} {statistics.median(warm) * 1e3:15.3f} "

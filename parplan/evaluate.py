@@ -390,7 +390,7 @@ def assemble(inp: Inputs, blocks: list[BlockResult], comm: CommModel, device: De
         compute_s=compute_s,
         exposed_comm_s=exposed_comm,
         comm_s=_comm_by_dim(blocks, step_timed, comm, inp),
-        exposed_comm_by_dim_s=_exposed_by_dim(blocks, step_timed, step_exposed_list, inp),
+        exposed_comm_by_dim_s=_exposed_by_dim(blocks, step_exposed_list, inp),
         bubble_s=bubble_s,
         optimizer_s=optimizer_s,
         encoder_s=encoder_s,
@@ -555,7 +555,7 @@ def _comm_by_dim(
 
 
 def _exposed_by_dim(
-    blocks: list[BlockResult], step_timed: list[CallTime], step_exposed_list: list[float], inp: Inputs
+    blocks: list[BlockResult], step_exposed_list: list[float], inp: Inputs
 ) -> dict[str, float]:
     m = inp.layout.microbatches
     totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
@@ -564,8 +564,7 @@ def _exposed_by_dim(
         for x in r.exposed:
             repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
             totals[_dim_name(x.timed.call.dim)] += m * r.count * x.exposed_s * repeat
-    for t, exposed in zip(step_timed, step_exposed_list, strict=True):
-        totals["dp"] += exposed
+    totals["dp"] += sum(step_exposed_list)
     return totals
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from parplan.errors import SpecError
 from parplan.flops import BlockCost, ModelCost
 from parplan.geometry import TokenGeometry
-from parplan.specs import ModelSpec, StrategySpec, WorkloadSpec, check_degrees, ceil_div
+from parplan.specs import ModelSpec, StrategySpec, WorkloadSpec, ceil_div, check_degrees
 
 
 class Layout(BaseModel):

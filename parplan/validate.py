@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict
 from parplan.errors import SpecError
 from parplan.evaluate import predict
 from parplan.geometry import token_geometry
-from parplan.specs import ValidationCase, load_cluster, load_model, load_validation_cases, load_workload
+from parplan.specs import (
+    ValidationCase,
+    load_cluster,
+    load_model,
+    load_validation_cases,
+    load_workload,
+)
 
 
 class CaseResult(BaseModel):

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from parplan.cli import main
 from parplan.errors import SpecError
 from parplan.evaluate import predict
-from parplan.specs import StrategySpec, load_cluster, load_model, load_validation_cases, load_workload
+from parplan.specs import (
+    StrategySpec,
+    load_cluster,
+    load_model,
+    load_validation_cases,
+    load_workload,
+)
 
 CASES = "../shared/validation/public_cases.yaml"
 H100 = load_cluster("h100-dgx-ndr400")
