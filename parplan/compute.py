@@ -28,9 +28,12 @@ class Efficiency(BaseModel):
 # Maximum Achievable Matmul FLOPS, bf16 (stas00/ml-engineering compute/accelerator/README.md,
 # "Maximum Achievable Matmul FLOPS comparison table"): A100 SXM 267.9/312 = 85.9%,
 # H100 SXM 792.1/989 = 80.1%.
-# Attention: FlashAttention-2 (Dao 2023, arXiv 2307.08691, Fig. 5/6): A100 fwd+bwd 187-225 TFLOP/s
-# at head dim 64-128 = 0.60-0.72 of 312; on H100 FA2 reaches ~335-350 and FA3/cuDNN 500-660 TFLOP/s
-# fwd+bwd (Shah et al. 2024, arXiv 2407.08608, Fig. 6); we take the mid-point 0.45 of 989.
+# Attention: FlashAttention-2, the kernel of the DiT code bases parplan targets (directly or via
+# PyTorch SDPA). Dao 2023 (arXiv 2307.08691) Fig. 4: A100 fwd+bwd 187-203 TFLOP/s at head dim 128
+# and long sequences = 0.62 of 312; on H100 FA2 reaches ~330 TFLOP/s fwd+bwd (Shah et al. 2024,
+# arXiv 2407.08608, Fig. 5) = 0.33 of 989. FA3/cuDNN reach 500-650: set `efficiency:
+# attention_max: 0.55` in a cluster spec for stacks that use them. Short sequences run less
+# efficiently: see ATTENTION_HALF_SEQ.
 # HBM: STREAM-like copies reach ~90% of the datasheet (H100 3.0/3.35 TB/s; A100 1.8/2.04 TB/s).
 # VAE encoders (conv_max): calibrated once from fast-DiT's README (chuanyangjin/fast-DiT, A100,
 # fp16 autocast): online SD-VAE encoding of 128 images at 256 px costs 1.786 - 1.190 = 0.596 s,
@@ -41,7 +44,7 @@ class Efficiency(BaseModel):
 # get ~1.3 µs).
 _ARCH_EFFICIENCY: dict[str, Efficiency] = {
     "hopper": Efficiency(
-        gemm_max=0.801, attention_max=0.45, hbm=0.90, conv_max=0.19, kernel_overhead_s=4e-6
+        gemm_max=0.801, attention_max=0.33, hbm=0.90, conv_max=0.19, kernel_overhead_s=4e-6
     ),
     "ampere": Efficiency(
         gemm_max=0.859, attention_max=0.62, hbm=0.90, conv_max=0.19, kernel_overhead_s=4e-6
@@ -68,6 +71,17 @@ _ARCH_BY_NAME = (
     ("B100", "blackwell"),
     ("CPU", "cpu"),
 )
+
+
+# FlashAttention-2 throughput grows with the sequence length: Dao 2023 Fig. 4 (A100, head dim
+# 64, fwd+bwd) gives ~110 TFLOP/s at 512 tokens and ~185 at 16k, which s/(s + s0) reproduces
+# with s0 = 350 tokens (tiles of 128 rows leave the SMs underfed on short sequences).
+ATTENTION_HALF_SEQ = 350
+
+
+def attention_length_factor(kv_len: int) -> float:
+    """Relative FlashAttention throughput at `kv_len` keys (1.0 for very long sequences)."""
+    return kv_len / (kv_len + ATTENTION_HALF_SEQ)
 
 
 def gpu_architecture(gpu_name: str) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from parplan.comm_model import CallTime, CommModel
 from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device
+from parplan.compute import Device, attention_length_factor
 from parplan.flops import BlockCost, ModelCost, model_cost
 from parplan.geometry import TokenGeometry, token_geometry
 from parplan.layout import Layout, check_strategy, make_layout, stage_params
@@ -149,7 +149,8 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     )
     attention_s = sum(
         device.attention_s(
-            flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim,
+            flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
+            / attention_length_factor(a.kv_len),
             bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
             kernels=s.ring_degree,
         )

@@ -31,8 +31,8 @@ def test_clusters_lists_every_spec(capsys) -> None:
 
 def test_cluster_summary(capsys) -> None:
     rec = run_json(capsys, "cluster", "h100-dgx-ndr400")
-    assert rec["num_gpus"] == 1024 and rec["edges_per_tier"]["nic"] == 1024
-    assert rec["bisection_bytes_per_s"] == pytest.approx(25.6e12)
+    assert rec["num_gpus"] == 16384 and rec["edges_per_tier"]["nic"] == 16384
+    assert rec["bisection_bytes_per_s"] == pytest.approx(1024 * 8 * 50e9)
 
 
 def test_collective_json_fields(capsys) -> None:
@@ -124,7 +124,7 @@ def test_bad_cluster_file_exits_2_with_one_line(tmp_path, capsys, path, value, m
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--group-size", "2048"], "needs 2048 GPUs, but cluster 'h100-dgx-ndr400' has"),
+        (["--group-size", "32768"], "needs 32768 GPUs, but cluster 'h100-dgx-ndr400' has"),
         (["--group-size", "0"], "--group-size=0 must be >= 1"),
         (["--group-size", "8", "--op", "gather"], "op='gather'"),
         (["--group-size", "8", "--cluster", "nope"], "--cluster 'nope': no such preset"),

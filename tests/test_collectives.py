@@ -160,7 +160,7 @@ def test_loopback_tier_and_calibrated_efficiency() -> None:
     [
         ({"op": "gather", "groups": [[0, 1]], "buffer_bytes": 1.0}, "op='gather'"),
         ({"op": "all_reduce", "groups": [[0, 1]], "buffer_bytes": -1.0}, "bytes=-1"),
-        ({"op": "all_reduce", "groups": [[0, 5000]], "buffer_bytes": 1.0}, "groups: rank 5000"),
+        ({"op": "all_reduce", "groups": [[0, 50000]], "buffer_bytes": 1.0}, "groups: rank 50000"),
         ({"op": "all_reduce", "groups": [[3, 3]], "buffer_bytes": 1.0}, "repeats a rank"),
     ],
 )

@@ -23,7 +23,7 @@ def small_cluster(**inter) -> dict:
 
 def test_default_is_whole_cluster() -> None:
     topo = Topology.from_cluster(load_cluster("h100-dgx-ndr400"))
-    assert (topo.num_gpus, topo.num_nodes) == (1024, 128)
+    assert (topo.num_gpus, topo.num_nodes) == (16384, 2048)
 
 
 def test_subset_uses_first_nodes() -> None:
@@ -39,8 +39,8 @@ def test_nonpositive_gpu_count_is_spec_error(num_gpus: int) -> None:
 
 
 def test_group_larger_than_cluster_names_the_key() -> None:
-    with pytest.raises(SpecError, match=r"num_gpus=2048 exceeds .* 128\*8 = 1024"):
-        Topology.from_cluster(load_cluster("h100-dgx-ndr400"), num_gpus=2048)
+    with pytest.raises(SpecError, match=r"num_gpus=16392 exceeds .* 2048\*8 = 16384"):
+        Topology.from_cluster(load_cluster("h100-dgx-ndr400"), num_gpus=16392)
 
 
 def test_rails_one_nic_per_gpu_and_shared_nics() -> None:
@@ -82,7 +82,7 @@ def test_oversubscription_divides_uplinks() -> None:
 
 def test_bisection_of_dgx_h100_superpod() -> None:
     """128 nodes x 8 x 400 Gb/s, non-blocking: half the NIC ports = 64 * 8 * 50 GB/s."""
-    topo = Topology.from_cluster(load_cluster("h100-dgx-ndr400"))
+    topo = Topology.from_cluster(load_cluster("h100-dgx-ndr400"), num_gpus=1024)
     assert topo.summary().bisection_bytes_per_s == pytest.approx(64 * 8 * 50e9)
     one_node = Topology.from_cluster(load_cluster("h100-dgx-ndr400"), num_gpus=8)
     assert one_node.summary().bisection_bytes_per_s == pytest.approx(4 * 450e9)
