@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from parplan.comm_ops import sent_bytes
 from parplan.errors import SpecError
-from parplan.evaluate import block_calls, block_shape, dsp_switches_per_block, predict, resolve
+from parplan.block_model import block_calls, block_shape, dsp_switches_per_block, resolve
+from parplan.evaluate import predict
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 METHODS = ("ulysses", "ring", "fastseq", "usp", "dsp")

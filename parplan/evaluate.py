@@ -13,12 +13,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.block_model import (
+    GEMM_BWD_OVER_FWD,
+    ComputeParts,
+    Inputs,
+    block_calls,
+    block_compute,
+    block_shape,
+    dsp_switches_per_block,
+    resolve,
+)
+from parplan.bottleneck import ExposedKey, dim_name, find_bottleneck
 from parplan.comm_model import CallTime, CommModel
 from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device, attention_length_factor
-from parplan.flops import BlockCost, ModelCost, model_cost
-from parplan.geometry import TokenGeometry, token_geometry
-from parplan.layout import Layout, check_strategy, make_layout, stage_params
+from parplan.compute import Device
+from parplan.layout import stage_params
 from parplan.memory import (
     activation_terms,
     allocator_margin_bytes,
@@ -26,279 +35,17 @@ from parplan.memory import (
     model_state_bytes,
     working_activation_bytes,
 )
-from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
+from parplan.overlap import Exposed, exposed_seconds, step_exposed
+from parplan.prediction import BlockOption, Breakdown, MemoryBreakdown, Prediction
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import dp_step_calls, zero3_microbatch_calls
-from parplan.strategies.dsp import dsp_switch_calls, dsp_switch_count
-from parplan.strategies.fastseq import fastseq_calls, fastseq_extra_activation_bytes
+from parplan.strategies.dp import dp_step_calls
+from parplan.strategies.fastseq import fastseq_extra_activation_bytes
 from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
-from parplan.strategies.ring import ring_calls, ring_kv_buffer_bytes
-from parplan.strategies.tp import tp_calls
-from parplan.strategies.ulysses import ulysses_calls
-from parplan.strategies.usp import usp_calls
+from parplan.strategies.ring import ring_kv_buffer_bytes
 
-FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
-GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
 ADAM_BYTES_PER_PARAM = 28  # r/w fp32 master, m, v (24) + grad read + 16-bit weight write (4)
-KERNELS_PER_SUBLAYER = 6
-AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
-
-
-class Inputs(BaseModel):
-    """Everything one evaluation needs, resolved once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-    model: ModelSpec
-    workload: WorkloadSpec
-    cluster: ClusterSpec
-    strategy: StrategySpec
-    geometry: TokenGeometry
-    cost: ModelCost
-    layout: Layout
-
-
-class ComputeParts(BaseModel):
-    """One block, one micro-batch, one GPU: forward seconds by kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gemm_s: float
-    attention_s: float
-    elementwise_s: float
-    qkv_gemm_s: float  # the QKV projection alone (what FastSeq / Ulysses-bwd overlap with)
-
-    @property
-    def fwd_s(self) -> float:
-        return self.gemm_s + self.attention_s + self.elementwise_s
-
-    @property
-    def bwd_s(self) -> float:
-        return (
-            GEMM_BWD_OVER_FWD * self.gemm_s
-            + FLASH_BWD_OVER_FWD * self.attention_s
-            + 2 * self.elementwise_s
-        )
-
-    def recompute_s(self, ckpt: str) -> float:
-        return {"none": 0.0, "selective": self.attention_s, "full": self.fwd_s}[ckpt]
-
-
-class Exposed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timed: CallTime
-    exposed_s: float  # per micro-batch (or per step for phase "step")
-
-
-def resolve(
-    model: ModelSpec,
-    workload: WorkloadSpec,
-    cluster: ClusterSpec,
-    strategy: StrategySpec,
-    num_gpus: int | None = None,
-) -> Inputs:
-    """Validate and derive everything; SpecError on any rule of SPEC_FORMAT "Strategy"."""
-    gpus = num_gpus or strategy.world_size
-    geometry = token_geometry(model, workload)
-    check_strategy(model=model, geometry=geometry, strategy=strategy, num_gpus=gpus)
-    layout = make_layout(model=model, workload=workload, strategy=strategy, num_gpus=gpus)
-    return Inputs(
-        model=model,
-        workload=workload,
-        cluster=cluster,
-        strategy=strategy,
-        geometry=geometry,
-        cost=model_cost(model, geometry, workload),
-        layout=layout,
-    )
-
-
-# ------------------------------------------------------------------------- per-block pieces
-
-
-def block_shape(inp: Inputs, block: BlockCost) -> BlockShape:
-    m, g = inp.model, inp.geometry
-    rows = g.attention_tokens if block.block_type in ("mmdit",) or g.joint else g.tokens
-    self_attn = sum(1 for a in block.attention if a.kind in ("self", "joint"))
-    return BlockShape(
-        block_type=block.block_type,
-        micro_batch=inp.strategy.micro_batch,
-        rows=rows,
-        hidden=m.hidden,
-        kv_width=m.n_kv_heads * m.d_head,
-        self_attentions=max(self_attn, 1),
-        cross_attention=any(a.kind == "cross" for a in block.attention),
-        text_rows=g.text_tokens,
-        element_bytes=inp.layout.element_bytes,
-        params_replicated=block.params_replicated,
-    )
-
-
-def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Device) -> ComputeParts:
-    s = inp.strategy
-    split = s.tp * s.sp
-    b, e = s.micro_batch, inp.layout.element_bytes
-    gemm_flops = block.gemm_flops * b / split
-    weight_bytes = block.params * e / s.tp
-    gemm_s = device.gemm_s(
-        flops=gemm_flops,
-        bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
-        kernels=shape.sublayers * 2,
-    )
-    attention_s = sum(
-        device.attention_s(
-            flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
-            / attention_length_factor(a.kv_len),
-            bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
-            kernels=s.ring_degree,
-        )
-        for a in block.attention
-    )
-    rep_div = s.sp * (s.tp if s.megatron_sp else 1)
-    elem_bytes = _elementwise_bytes_per_token(inp.model, block, shape) * shape.rows * b / rep_div
-    elementwise_s = device.memory_bound_s(
-        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER * shape.sublayers
-    )
-    return ComputeParts(
-        gemm_s=gemm_s,
-        attention_s=attention_s,
-        elementwise_s=elementwise_s,
-        qkv_gemm_s=gemm_s * _qkv_share(inp.model),
-    )
-
-
-def _padded_head_dim(head_dim: int) -> int:
-    """FlashAttention-2 pads the head dim to a multiple of 32 (Dao-AILab/flash-attention
-    csrc/flash_attn/flash_api.cpp: head_size_rounded = round_multiple(head_size, 32) up to 192):
-    DiT-XL's 72 runs as 96 and wastes a quarter of the tensor-core work."""
-    if head_dim > 192:
-        return 256
-    return -(-head_dim // 32) * 32
-
-
-def _elementwise_bytes_per_token(model: ModelSpec, block: BlockCost, shape: BlockShape) -> float:
-    """Memory-bound traffic of one block per token, forward. GPT blocks follow Megatron's fused
-    kernels (LayerNorm r+w d, fused bias-dropout-add r 2d + w d: 5d per sublayer; bias-GeLU r+w
-    of the FFN width: flops.elementwise_elems_per_token). DiT blocks run as eager PyTorch (DiT,
-    Latte, Open-Sora, fast-DiT code): per modulated sublayer LayerNorm (2d), modulate x·(1+s)+b
-    unfused (mul, add: 4d), gate (2d) and residual add (3d) = 11d; the cross-attention sublayer
-    only adds its residual (3d); GELU r+w of the FFN width. DiT code trains under torch.autocast,
-    which runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast op
-    reference: layer_norm is an fp32 op; an fp32 + 16-bit add promotes to fp32), so the
-    residual-stream traffic is 4 bytes per element whatever the GEMM precision; the GELU runs on
-    the 16-bit FC1 output."""
-    e = shape.element_bytes
-    if model.family == "gpt":
-        return block.elementwise_bytes_per_token * e / 2
-    d, ffn = model.hidden, model.ffn
-    act = (3 if model.mlp == "swiglu" else 2) * ffn
-    stream = 11 * d * (shape.self_attentions + 1) + 3 * d * int(shape.cross_attention)
-    return stream * max(e, AUTOCAST_STREAM_BYTES) + act * e
-
-
-def _qkv_share(model: ModelSpec) -> float:
-    """Fraction of a block's GEMM FLOPs in the QKV projection (per token, from the widths)."""
-    h, kv = model.hidden, model.n_kv_heads * model.d_head
-    qkv = h * (h + 2 * kv)
-    mlp = (3 if model.mlp == "swiglu" else 2) * h * model.ffn
-    cross = 2 * h * h if model.cross_attention else 0
-    return qkv / (qkv + h * h + mlp + cross)
-
-
-def block_calls(
-    inp: Inputs, shape: BlockShape, dsp_switches: int
-) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
-    """(fwd, bwd) collectives of one block for one micro-batch."""
-    s = inp.strategy
-    fwd, bwd = tp_calls(shape, degree=s.tp, megatron_sp=s.megatron_sp)
-    sp_fwd, sp_bwd = _sp_calls(inp, shape, dsp_switches)
-    z_fwd, z_bwd = ([], [])
-    if s.zero == 3:
-        z_fwd, z_bwd = zero3_microbatch_calls(
-            block_params=_block_params_per_tp(shape, inp),
-            element_bytes=inp.layout.element_bytes,
-            group_size=s.dp * s.sp,
-        )
-    return fwd + sp_fwd + z_fwd, bwd + sp_bwd + z_bwd
-
-
-def _block_params_per_tp(shape: BlockShape, inp: Inputs) -> int:
-    block = next(b for b in inp.cost.blocks if b.block_type == shape.block_type)
-    return int(block.params_tp_sharded // inp.strategy.tp + block.params_replicated)
-
-
-def _sp_calls(
-    inp: Inputs, shape: BlockShape, dsp_switches: int
-) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
-    s = inp.strategy
-    method, p = s.sp_method, s.sp
-    if method == "ulysses" or (method == "dsp" and shape.block_type not in _FACTORIZED):
-        return ulysses_calls(shape, degree=p, dim="sp")
-    if method == "ring":
-        return ring_calls(shape, degree=p, dim="sp")
-    if method == "fastseq":
-        return fastseq_calls(shape, degree=p)
-    if method == "usp":
-        return usp_calls(shape, ulysses=s.ulysses, ring=s.ring)
-    if method == "dsp":
-        return dsp_switch_calls(shape, degree=p, switches=dsp_switches)
-    return [], []
-
-
-_FACTORIZED = ("spatial", "temporal", "spatial_temporal")
-
-
-def dsp_switches_per_block(model: ModelSpec) -> dict[str, int]:
-    """DSP's all-to-alls per block of each type (see strategies/dsp.py for the rule)."""
-    counts: dict[str, int] = {}
-    for g in model.blocks:
-        counts[g.type] = counts.get(g.type, 0) + g.count
-    total = dsp_switch_count(counts)
-    per_block = {"spatial_temporal": 2}
-    spatial, temporal = counts.get("spatial", 0), counts.get("temporal", 0)
-    if spatial and temporal:
-        fewer = "spatial" if spatial <= temporal else "temporal"
-        per_block[fewer] = 2
-    assert total == sum(per_block.get(t, 0) * c for t, c in counts.items())
-    return per_block
-
-
-# ----------------------------------------------------------------------------- overlap
-
-
-def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
-    """What the step waits for, per the strategy's overlap rule (docs/cost_model.md)."""
-    call, t = timed.call, timed.time_s
-    label, bwd = call.label, call.phase == "bwd"
-    if label.startswith("ring."):
-        attention = parts.attention_s * (FLASH_BWD_OVER_FWD if bwd else 1.0)
-        per_step_compute = attention / max(inp.strategy.ring_degree, 1)
-        per_step_comm = t / max(call.steps * call.count, 1)
-        return call.count * call.steps * max(0.0, per_step_comm - per_step_compute)
-    if label == "fastseq.gather_x":
-        return max(0.0, t - parts.qkv_gemm_s * call.count)
-    if label == "fastseq.reduce_scatter_dx":
-        return max(0.0, t - GEMM_BWD_OVER_FWD * parts.qkv_gemm_s * call.count)
-    if label.startswith("ulysses.") and bwd:
-        # dq/dk/dv all-to-alls overlap the QKV weight-gradient GEMM (DeepSpeed sp_stream)
-        return max(0.0, t - parts.qkv_gemm_s * _share(label))
-    if label.startswith("zero3."):
-        window = parts.bwd_s if bwd else parts.fwd_s  # prefetch behind the previous block
-        return max(0.0, t - window)
-    return t
-
-
-def _share(label: str) -> float:
-    """Split the QKV wgrad window between the two Ulysses call records."""
-    return 0.5 if label in ("ulysses.q+out", "ulysses.kv") else 1.0
-
-
-def step_exposed(timed: CallTime, *, window_s: float, buckets: int) -> float:
-    """DP/ZeRO step collectives overlap a compute window in per-layer buckets; the last
-    bucket is always exposed (PyTorch DDP / Megatron overlap-grad-reduce, Li et al. 2020)."""
-    return max(timed.time_s / max(buckets, 1), timed.time_s - window_s)
+CROSS_ENTROPY_BYTES_PER_LOGIT = 48  # fp32 passes over the logits, fwd + bwd (see _cross_entropy_s)
 
 
 # ------------------------------------------------------------------------------- predict
@@ -419,7 +166,19 @@ def _embed_s(inp: Inputs, device: Device) -> float:
     flops = inp.cost.embed_flops * s.micro_batch / (s.tp * s.sp) * (1 + GEMM_BWD_OVER_FWD)
     if s.pp > 1:
         flops /= 2  # the head and the embedders sit on different stages
-    return device.gemm_s(flops=flops, bytes_moved=0.0, kernels=0)
+    return device.gemm_s(flops=flops, bytes_moved=0.0, kernels=0) + _cross_entropy_s(inp, device)
+
+
+def _cross_entropy_s(inp: Inputs, device: Device) -> float:
+    """GPT loss over the vocabulary: Megatron's vocab-parallel cross-entropy
+    (megatron/core/tensor_parallel/cross_entropy.py) upcasts the logits to fp32 and makes ~8
+    passes forward (cast, max, subtract, exp, sum, log, gather) and ~4 backward (softmax - one-hot,
+    cast back): ~48 bytes of HBM traffic per logit. DiT losses are over latents: negligible."""
+    m, s = inp.model, inp.strategy
+    if m.family != "gpt" or not m.vocab:
+        return 0.0
+    logits = s.micro_batch * inp.geometry.tokens / s.sp * m.vocab / s.tp
+    return device.memory_bound_s(bytes_moved=CROSS_ENTROPY_BYTES_PER_LOGIT * logits, kernels=12)
 
 
 def _pp_calls(inp: Inputs) -> list[CollectiveCall]:
@@ -548,7 +307,7 @@ def _comm_by_dim(
     totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
     for r in blocks:
         for x in r.exposed:
-            totals[_dim_name(x.timed.call.dim)] += m * r.count * x.timed.time_s
+            totals[dim_name(x.timed.call.dim)] += m * r.count * x.timed.time_s
     for t in step_timed:
         totals["dp"] += t.time_s
     totals["pp"] += m * sum(comm.time(c).time_s for c in _pp_calls(inp))
@@ -564,61 +323,26 @@ def _exposed_by_dim(
         ckpt = _group_ckpt(inp.strategy, r.group_index)
         for x in r.exposed:
             repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
-            totals[_dim_name(x.timed.call.dim)] += m * r.count * x.exposed_s * repeat
+            totals[dim_name(x.timed.call.dim)] += m * r.count * x.exposed_s * repeat
     totals["dp"] += sum(step_exposed_list)
     return totals
 
 
-def _dim_name(dim: str) -> str:
-    return {"ulysses": "sp", "ring": "sp", "dp_sp": "dp"}.get(dim, dim)
-
-
-_ADVICE = {
-    "tp": "TP collectives are on the critical path: lower tp, keep TP inside a node, or enable "
-    "Megatron-SP with communication overlap",
-    "sp": "sequence-parallel traffic is exposed: prefer Ulysses inside a node and ring across "
-    "nodes (USP), or DSP for spatial/temporal models; or trade SP for DP",
-    "dp": "gradient/parameter traffic is exposed: use larger micro-batches or more accumulation, "
-    "a lower ZeRO stage, or keep DP groups rail-aligned",
-    "pp": "pipeline sends are exposed: fewer stages or more micro-batches",
-    "compute": "compute-bound: the layout is communication-efficient; more GPUs or lower "
-    "precision (fp8) shorten the step",
-    "bubble": "pipeline bubble dominates: more micro-batches, interleaving (vpp), or smaller pp",
-    "optimizer": "optimizer step dominates: shard it with ZeRO-1 or larger global batches",
-    "encoder": "online VAE/text encoding dominates: pre-extract latents and text embeddings",
-}
-
-
-def _bottleneck(
-    inp: Inputs,
-    breakdown: Breakdown,
-    blocks: list[BlockResult],
-    step_timed: list[CallTime],
-    step_exposed_list: list[float],
-) -> Bottleneck:
-    """The largest exposed collective, unless a non-communication term is larger."""
+def _exposed_items(
+    inp: Inputs, blocks: list[BlockResult], step_timed: list[CallTime], step_exposed_list: list[float]
+) -> dict[ExposedKey, float]:
+    """Exposed seconds per step of each (dimension, collective, tier)."""
     m = inp.layout.microbatches
-    by_call: dict[tuple[str, str, str], float] = {}
+    items: dict[ExposedKey, float] = {}
     for r in blocks:
         for x in r.exposed:
-            key = (_dim_name(x.timed.call.dim), f"{x.timed.call.op} ({x.timed.call.label})", x.timed.tier)
-            by_call[key] = by_call.get(key, 0.0) + m * r.count * x.exposed_s
+            call = x.timed.call
+            key = (dim_name(call.dim), f"{call.op} ({call.label})", x.timed.tier)
+            items[key] = items.get(key, 0.0) + m * r.count * x.exposed_s
     for t, exposed in zip(step_timed, step_exposed_list, strict=True):
         key = ("dp", f"{t.call.op} ({t.call.label})", t.tier)
-        by_call[key] = by_call.get(key, 0.0) + exposed
-    comm_key, comm_s = max(by_call.items(), key=lambda kv: kv[1], default=(("dp", "-", "-"), 0.0))
-    others = {
-        "bubble": breakdown.bubble_s,
-        "optimizer": breakdown.optimizer_s,
-        "encoder": breakdown.encoder_s,
-    }
-    other_dim, other_s = max(others.items(), key=lambda kv: kv[1])
-    if comm_s >= other_s and comm_s > 0.05 * breakdown.compute_s:
-        dim, collective, tier = comm_key
-        return Bottleneck(dim=dim, collective=collective, tier=tier, exposed_s=comm_s, advice=_ADVICE[dim])
-    if other_s > 0.05 * breakdown.compute_s:
-        return Bottleneck(dim=other_dim, collective="-", tier="-", exposed_s=other_s, advice=_ADVICE[other_dim])
-    return Bottleneck(dim="compute", collective="-", tier="-", exposed_s=0.0, advice=_ADVICE["compute"])
+        items[key] = items.get(key, 0.0) + exposed
+    return items
 
 
 def _prediction(
@@ -649,7 +373,7 @@ def _prediction(
         fits=memory.total_bytes <= memory.capacity_bytes,
         breakdown=breakdown,
         memory=memory,
-        bottleneck=_bottleneck(inp, breakdown, blocks, step_timed, step_exposed_list),
+        bottleneck=find_bottleneck(_exposed_items(inp, blocks, step_timed, step_exposed_list), breakdown),
         notes=list(inp.geometry.warnings),
     )
 

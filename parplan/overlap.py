@@ -1,0 +1,54 @@
+"""What hides behind what: the exposed part of each collective (docs/cost_model.md, table).
+
+Rules per strategy: ring P2P steps hide behind the blockwise attention of the block present;
+FastSeq's gather ring behind the QKV GEMM; Ulysses' backward all-to-alls behind the QKV weight
+gradient; ZeRO-3 gathers behind the previous block; DP/ZeRO step collectives behind the last
+backward in per-layer buckets. Everything else is exposed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from parplan.block_model import FLASH_BWD_OVER_FWD, GEMM_BWD_OVER_FWD, ComputeParts, Inputs
+from parplan.comm_model import CallTime
+
+
+class Exposed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timed: CallTime
+    exposed_s: float  # per micro-batch (or per step for phase "step")
+
+
+def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
+    """What the step waits for, per the strategy's overlap rule (docs/cost_model.md)."""
+    call, t = timed.call, timed.time_s
+    label, bwd = call.label, call.phase == "bwd"
+    if label.startswith("ring."):
+        attention = parts.attention_s * (FLASH_BWD_OVER_FWD if bwd else 1.0)
+        per_step_compute = attention / max(inp.strategy.ring_degree, 1)
+        per_step_comm = t / max(call.steps * call.count, 1)
+        return call.count * call.steps * max(0.0, per_step_comm - per_step_compute)
+    if label == "fastseq.gather_x":
+        return max(0.0, t - parts.qkv_gemm_s * call.count)
+    if label == "fastseq.reduce_scatter_dx":
+        return max(0.0, t - GEMM_BWD_OVER_FWD * parts.qkv_gemm_s * call.count)
+    if label.startswith("ulysses.") and bwd:
+        # dq/dk/dv all-to-alls overlap the QKV weight-gradient GEMM (DeepSpeed sp_stream)
+        return max(0.0, t - parts.qkv_gemm_s * _share(label))
+    if label.startswith("zero3."):
+        window = parts.bwd_s if bwd else parts.fwd_s  # prefetch behind the previous block
+        return max(0.0, t - window)
+    return t
+
+
+def _share(label: str) -> float:
+    """Split the QKV wgrad window between the two Ulysses call records."""
+    return 0.5 if label in ("ulysses.q+out", "ulysses.kv") else 1.0
+
+
+def step_exposed(timed: CallTime, *, window_s: float, buckets: int) -> float:
+    """DP/ZeRO step collectives overlap a compute window in per-layer buckets; the last
+    bucket is always exposed (PyTorch DDP / Megatron overlap-grad-reduce, Li et al. 2020)."""
+    return max(timed.time_s / max(buckets, 1), timed.time_s - window_s)
