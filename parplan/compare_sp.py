@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.block_model import block_calls, block_shape, dsp_switches_per_block, resolve
 from parplan.comm_ops import sent_bytes
 from parplan.errors import SpecError
-from parplan.block_model import block_calls, block_shape, dsp_switches_per_block, resolve
 from parplan.evaluate import predict
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
