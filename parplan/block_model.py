@@ -128,7 +128,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     attention_s = sum(
         device.attention_s(
             flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
-            / attention_length_factor(a.kv_len),
+            / attention_length_factor(a.kv_len // s.ring_degree),
             bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
             kernels=s.ring_degree,
         )

@@ -29,6 +29,7 @@ from parplan.comm_ops import CollectiveCall
 from parplan.compute import Device
 from parplan.layout import stage_params
 from parplan.memory import (
+    ALLOCATOR_FRACTION,
     activation_terms,
     allocator_margin_bytes,
     kept_activation_bytes,
@@ -36,7 +37,7 @@ from parplan.memory import (
     working_activation_bytes,
 )
 from parplan.overlap import Exposed, exposed_seconds, step_exposed
-from parplan.prediction import BlockOption, Breakdown, MemoryBreakdown, Prediction
+from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 from parplan.strategies.base import BlockShape
 from parplan.strategies.dp import dp_step_calls
@@ -86,11 +87,11 @@ def _recompute_comm_s(result: BlockResult, ckpt: str) -> float:
     return sum(e.exposed_s for e in result.exposed if e.timed.call.phase == "fwd")
 
 
-def block_step_time(result: BlockResult, ckpt: str) -> tuple[float, float, float]:
-    """(compute, recompute, exposed comm) seconds of one block for one micro-batch."""
+def block_step_time(result: BlockResult, ckpt: str) -> tuple[float, float]:
+    """(compute incl. recompute, exposed comm) seconds of one block for one micro-batch."""
     p = result.parts
     comm = sum(e.exposed_s for e in result.exposed) + _recompute_comm_s(result, ckpt)
-    return p.fwd_s + p.bwd_s, p.recompute_s(ckpt), comm
+    return p.fwd_s + p.bwd_s + p.recompute_s(ckpt), comm
 
 
 def predict(
@@ -111,41 +112,87 @@ def predict(
 def assemble(inp: Inputs, blocks: list[BlockResult], comm: CommModel, device: Device) -> Prediction:
     s, lay = inp.strategy, inp.layout
     m = lay.microbatches
-    compute_mb = recompute_mb = comm_mb = 0.0
-    for r in blocks:
-        ckpt = _group_ckpt(s, r.group_index)
-        c, rc, x = block_step_time(r, ckpt)
-        compute_mb += r.count * (c + rc)
-        recompute_mb += r.count * rc
-        comm_mb += r.count * x
+    compute_mb = sum(r.count * block_step_time(r, _group_ckpt(s, r.group_index))[0] for r in blocks)
+    recompute_mb = sum(r.count * r.parts.recompute_s(_group_ckpt(s, r.group_index)) for r in blocks)
     embed_s = _embed_s(inp, device)
-    pp_exposed = sum(comm.time(c).time_s for c in _pp_calls(inp))
-    t_mb = compute_mb + embed_s + comm_mb + pp_exposed
+    items = _comm_items(inp, blocks, comm)
+    exposed_mb = sum(i.exposed_s for i in items if i.per_microbatch) / m
+    t_mb = compute_mb + embed_s + exposed_mb
     bubble_s = bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m) * m * t_mb
-    step_timed = [comm.time(c) for c in _dp_calls(inp)]
-    window = {"dp.param_all_gather": _fwd_window(blocks)}
-    bucket_count = sum(count for _, count in lay.stage_blocks)
-    step_exposed_list = [
-        step_exposed(t, window_s=window.get(t.call.label, _bwd_window(blocks)), buckets=bucket_count)
-        for t in step_timed
-    ]
     optimizer_s = _optimizer_s(inp, device)
     encoder_s = _encoder_s(inp, device)
-    exposed_comm = m * (comm_mb + pp_exposed) + sum(step_exposed_list)
+    exposed_comm = sum(i.exposed_s for i in items)
     compute_s = m * (compute_mb + embed_s)
     step = compute_s + exposed_comm + bubble_s + optimizer_s + encoder_s
     breakdown = Breakdown(
         compute_s=compute_s,
         exposed_comm_s=exposed_comm,
-        comm_s=_comm_by_dim(blocks, step_timed, comm, inp),
-        exposed_comm_by_dim_s=_exposed_by_dim(blocks, step_exposed_list, inp),
+        comm_s=_by_dim(items, exposed=False),
+        exposed_comm_by_dim_s=_by_dim(items, exposed=True),
         bubble_s=bubble_s,
         optimizer_s=optimizer_s,
         encoder_s=encoder_s,
         recompute_s=m * recompute_mb,
     )
     memory = memory_breakdown(inp, blocks)
-    return _prediction(inp, step, breakdown, memory, blocks, step_timed, step_exposed_list, device)
+    bottleneck = find_bottleneck(_exposed_by_call(items), breakdown)
+    return _prediction(inp, step, breakdown, memory, bottleneck, device)
+
+
+class CommItem(BaseModel):
+    """One collective's seconds per optimizer step, total and exposed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: str
+    collective: str
+    tier: str
+    total_s: float
+    exposed_s: float
+    per_microbatch: bool
+
+
+def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list[CommItem]:
+    """Every collective of the step with its total and exposed seconds: block collectives (twice
+    for the forward under full recompute), per-micro-batch extras, and the DP/ZeRO step calls."""
+    m = inp.layout.microbatches
+    items = []
+    for r in blocks:
+        ckpt = _group_ckpt(inp.strategy, r.group_index)
+        for x in r.exposed:
+            repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
+            n = m * r.count * repeat
+            items.append(_item(x.timed, total_s=n * x.timed.time_s, exposed_s=n * x.exposed_s, per_mb=True))
+    for call in _microbatch_calls(inp):
+        t = comm.time(call)
+        items.append(_item(t, total_s=m * t.time_s, exposed_s=m * t.time_s, per_mb=True))
+    windows = {"dp.param_all_gather": _fwd_window(blocks)}
+    buckets = sum(count for _, count in inp.layout.stage_blocks)
+    for call in _dp_calls(inp):
+        t = comm.time(call)
+        window = windows.get(call.label, _bwd_window(blocks))
+        items.append(_item(t, total_s=t.time_s, exposed_s=step_exposed(t, window_s=window, buckets=buckets), per_mb=False))
+    return items
+
+
+def _item(t: CallTime, *, total_s: float, exposed_s: float, per_mb: bool) -> CommItem:
+    return CommItem(dim=dim_name(t.call.dim), collective=f"{t.call.op} ({t.call.label})", tier=t.tier,
+                    total_s=total_s, exposed_s=exposed_s, per_microbatch=per_mb)  # fmt: skip
+
+
+def _by_dim(items: list[CommItem], *, exposed: bool) -> dict[str, float]:
+    totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
+    for i in items:
+        totals[i.dim] += i.exposed_s if exposed else i.total_s
+    return totals
+
+
+def _exposed_by_call(items: list[CommItem]) -> dict[ExposedKey, float]:
+    by_call: dict[ExposedKey, float] = {}
+    for i in items:
+        key = (i.dim, i.collective, i.tier)
+        by_call[key] = by_call.get(key, 0.0) + i.exposed_s
+    return by_call
 
 
 def _group_ckpt(s: StrategySpec, group_index: int) -> str:
@@ -181,6 +228,19 @@ def _cross_entropy_s(inp: Inputs, device: Device) -> float:
     return device.memory_bound_s(bytes_moved=CROSS_ENTROPY_BYTES_PER_LOGIT * logits, kernels=12)
 
 
+def _microbatch_calls(inp: Inputs) -> list[CollectiveCall]:
+    """Once-per-micro-batch collectives outside the blocks (all exposed): pipeline sends, and
+    with Megatron-SP on a DiT the TP all-reduce of the replicated embedder/final-layer grads
+    (each TP rank saw a different token shard)."""
+    s, m = inp.strategy, inp.model
+    calls = _pp_calls(inp)
+    if s.tp > 1 and s.megatron_sp and m.family == "dit" and inp.cost.embed_params:
+        grads = inp.cost.embed_params * inp.layout.element_bytes / (1 if s.pp == 1 else 2)
+        calls.append(CollectiveCall(op="all_reduce", dim="tp", buffer_bytes=grads, phase="bwd",
+                                    label="tp.embed_grads"))  # fmt: skip
+    return calls
+
+
 def _pp_calls(inp: Inputs) -> list[CollectiveCall]:
     s, g = inp.strategy, inp.geometry
     boundary = s.micro_batch * g.attention_tokens * inp.model.hidden * inp.layout.element_bytes
@@ -190,7 +250,7 @@ def _pp_calls(inp: Inputs) -> list[CollectiveCall]:
 
 def _dp_calls(inp: Inputs) -> list[CollectiveCall]:
     s = inp.strategy
-    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp)
+    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family)
     return dp_step_calls(
         params=int(params),
         element_bytes=inp.layout.element_bytes,
@@ -202,7 +262,7 @@ def _dp_calls(inp: Inputs) -> list[CollectiveCall]:
 def _optimizer_s(inp: Inputs, device: Device) -> float:
     """Adam is memory-bound: ~28 bytes of HBM traffic per parameter it updates."""
     s = inp.strategy
-    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp)
+    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family)
     shard = s.dp * s.sp if s.zero >= 1 else 1
     return device.memory_bound_s(bytes_moved=ADAM_BYTES_PER_PARAM * params / shard, kernels=1)
 
@@ -231,7 +291,7 @@ def _text_encoder_flops(inp: Inputs) -> float:
 
 def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
     s, lay = inp.strategy, inp.layout
-    params = stage_params(inp.cost, lay, tp=s.tp, pp=s.pp)
+    params = stage_params(inp.cost, lay, tp=s.tp, pp=s.pp, family=inp.model.family)
     states = model_state_bytes(
         params_per_gpu=params, precision=inp.workload.precision, zero=s.zero, shard_group=s.dp * s.sp
     )
@@ -300,59 +360,12 @@ def _buffer_bytes(inp: Inputs, blocks: list[BlockResult], params: float) -> floa
 # ---------------------------------------------------------------------------- reporting
 
 
-def _comm_by_dim(
-    blocks: list[BlockResult], step_timed: list[CallTime], comm: CommModel, inp: Inputs
-) -> dict[str, float]:
-    m = inp.layout.microbatches
-    totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
-    for r in blocks:
-        for x in r.exposed:
-            totals[dim_name(x.timed.call.dim)] += m * r.count * x.timed.time_s
-    for t in step_timed:
-        totals["dp"] += t.time_s
-    totals["pp"] += m * sum(comm.time(c).time_s for c in _pp_calls(inp))
-    return totals
-
-
-def _exposed_by_dim(
-    blocks: list[BlockResult], step_exposed_list: list[float], inp: Inputs
-) -> dict[str, float]:
-    m = inp.layout.microbatches
-    totals = {"dp": 0.0, "tp": 0.0, "sp": 0.0, "pp": 0.0}
-    for r in blocks:
-        ckpt = _group_ckpt(inp.strategy, r.group_index)
-        for x in r.exposed:
-            repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
-            totals[dim_name(x.timed.call.dim)] += m * r.count * x.exposed_s * repeat
-    totals["dp"] += sum(step_exposed_list)
-    return totals
-
-
-def _exposed_items(
-    inp: Inputs, blocks: list[BlockResult], step_timed: list[CallTime], step_exposed_list: list[float]
-) -> dict[ExposedKey, float]:
-    """Exposed seconds per step of each (dimension, collective, tier)."""
-    m = inp.layout.microbatches
-    items: dict[ExposedKey, float] = {}
-    for r in blocks:
-        for x in r.exposed:
-            call = x.timed.call
-            key = (dim_name(call.dim), f"{call.op} ({call.label})", x.timed.tier)
-            items[key] = items.get(key, 0.0) + m * r.count * x.exposed_s
-    for t, exposed in zip(step_timed, step_exposed_list, strict=True):
-        key = ("dp", f"{t.call.op} ({t.call.label})", t.tier)
-        items[key] = items.get(key, 0.0) + exposed
-    return items
-
-
 def _prediction(
     inp: Inputs,
     step: float,
     breakdown: Breakdown,
     memory: MemoryBreakdown,
-    blocks: list[BlockResult],
-    step_timed: list[CallTime],
-    step_exposed_list: list[float],
+    bottleneck: Bottleneck,
     device: Device,
 ) -> Prediction:
     lay = inp.layout
@@ -373,7 +386,7 @@ def _prediction(
         fits=memory.total_bytes <= memory.capacity_bytes,
         breakdown=breakdown,
         memory=memory,
-        bottleneck=find_bottleneck(_exposed_items(inp, blocks, step_timed, step_exposed_list), breakdown),
+        bottleneck=bottleneck,
         notes=list(inp.geometry.warnings),
     )
 
@@ -407,7 +420,10 @@ def step_collectives(
         recompute = fwd if _group_ckpt(strategy, index) == "full" else []
         for call in fwd + bwd + recompute:
             calls.append((call.model_copy(update={"count": call.count * count * inp.layout.microbatches}), sizes[call.dim]))
-    calls += [(c.model_copy(update={"count": c.count * inp.layout.microbatches}), sizes["pp"]) for c in _pp_calls(inp)]
+    calls += [
+        (c.model_copy(update={"count": c.count * inp.layout.microbatches}), sizes[c.dim])
+        for c in _microbatch_calls(inp)
+    ]
     calls += [(c, sizes["dp_sp"]) for c in _dp_calls(inp)]
     return calls
 
@@ -447,27 +463,25 @@ def block_options(
     step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
     pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor)."""
     uniform = strategy.model_copy(update={"ckpt": "none"})
-    base = predict(model, workload, cluster, uniform, num_gpus)
     inp = resolve(model, workload, cluster, uniform, num_gpus)
     device = Device.of(cluster, workload.precision)
     comm = CommModel(cluster, uniform, inp.layout.num_gpus)
     blocks = evaluate_blocks(inp, comm, device)
+    base = assemble(inp, blocks, comm, device)
     s, m = uniform, inp.layout.microbatches
     factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=m)
     options: list[BlockOption] = []
-    block_time_total = block_mem_total = 0.0
     for r in blocks:
         for ckpt in ("none", "selective", "full"):
-            c, rc, x = block_step_time(r, ckpt)
             kept, _ = block_activation_bytes(inp, r.shape, ckpt)
             options.append(BlockOption(
                 group_index=r.group_index, block_type=r.shape.block_type, count=r.count,
-                ckpt=ckpt, time_s=factor * (c + rc + x), activation_bytes=in_flight * kept,
-            ))
-        c, rc, x = block_step_time(r, "none")
-        block_time_total += r.count * factor * (c + rc + x)
-        block_mem_total += r.count * in_flight * block_activation_bytes(inp, r.shape, "none")[0]
+                ckpt=ckpt, time_s=factor * sum(block_step_time(r, ckpt)),
+                activation_bytes=in_flight * kept,
+            ))  # fmt: skip
+    block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
+    block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")
     fixed_time = base.step_time_s - block_time_total
-    fixed_memory = base.memory.total_bytes - block_mem_total * (1 + 0.05)
+    fixed_memory = base.memory.total_bytes - block_mem_total * (1 + ALLOCATOR_FRACTION)
     return options, fixed_time, fixed_memory

@@ -33,6 +33,11 @@ def check_strategy(
     s = strategy
     check_degrees(s, num_gpus)
     _check_heads(model, s)
+    if s.sp_method == "dsp" and not _has_factorized_blocks(model):
+        raise SpecError(
+            f"sp_method=dsp needs spatial/temporal blocks; {model.name} has only "
+            f"{', '.join(sorted({g.type for g in model.blocks}))} blocks (use ulysses or ring)"
+        )
     _check_tokens(model, geometry, s)
     if s.pp > model.depth:
         raise SpecError(f"pp={s.pp} exceeds the model's {model.depth} blocks; use pp <= {model.depth}")
@@ -43,11 +48,6 @@ def check_strategy(
         )
     if s.vpp > 1 and s.pp == 1:
         raise SpecError(f"vpp={s.vpp} needs pp > 1 (virtual stages interleave pipeline ranks)")
-    if s.sp_method == "dsp" and not _has_factorized_blocks(model):
-        raise SpecError(
-            f"sp_method=dsp needs spatial/temporal blocks; {model.name} has only "
-            f"{', '.join(sorted({g.type for g in model.blocks}))} blocks (use ulysses or ring)"
-        )
 
 
 def _check_heads(model: ModelSpec, s: StrategySpec) -> None:
@@ -113,13 +113,15 @@ def make_layout(
     )
 
 
-def stage_params(cost: ModelCost, layout: Layout, *, tp: int, pp: int) -> float:
-    """Parameters one GPU holds: its stage's blocks (TP-split part / tp) plus embedders."""
+def stage_params(cost: ModelCost, layout: Layout, *, tp: int, pp: int, family: str) -> float:
+    """Parameters one GPU holds: its stage's blocks (TP-split part / tp) plus embedders. GPT
+    vocabularies are TP-split (Megatron VocabParallelEmbedding); DiT embedders and final layers
+    are small and replicated. With pp > 1 the embedders and the head sit on different stages."""
     block_params = sum(
         count * (b.params_tp_sharded / tp + b.params_replicated)
         for b, count in _stage_costs(cost, layout)
     )
-    embed = cost.embed_params / tp / (1 if pp == 1 else 2)
+    embed = cost.embed_params / (tp if family == "gpt" else 1) / (1 if pp == 1 else 2)
     return block_params + embed
 
 
