@@ -98,9 +98,12 @@ def efficiency_for(cluster: ClusterSpec) -> Efficiency:
     base = _ARCH_EFFICIENCY[gpu_architecture(cluster.gpu.name)]
     if cluster.efficiency is None:
         return base
+    e = cluster.efficiency
     overrides = {
-        "gemm_max": cluster.efficiency.gemm_max,
-        "attention_max": cluster.efficiency.attention_max,
+        "gemm_max": e.gemm_max,
+        "attention_max": e.attention_max,
+        "hbm": e.hbm,
+        "kernel_overhead_s": None if e.kernel_overhead_us is None else e.kernel_overhead_us * 1e-6,
     }
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
@@ -117,7 +120,7 @@ class Device(BaseModel):
     @classmethod
     def of(cls, cluster: ClusterSpec, precision: str) -> Device:
         return cls(
-            peak_flop_per_s=cluster.gpu.peak_flop_per_s(_matmul_precision(precision)),
+            peak_flop_per_s=cluster.gpu.peak_flop_per_s(precision),
             hbm_bytes_per_s=cluster.gpu.hbm_bytes_per_s,
             eff=efficiency_for(cluster),
         )
@@ -139,8 +142,3 @@ class Device(BaseModel):
 
     def conv_s(self, *, flops: float) -> float:
         return flops / (self.peak_flop_per_s * self.eff.conv_max)
-
-
-def _matmul_precision(precision: str) -> str:
-    """fp32 training runs its matmuls in TF32 where the GPU has it (PyTorch allow_tf32)."""
-    return precision

@@ -210,6 +210,8 @@ class EfficiencySpec(Spec):
 
     gemm_max: Annotated[float, Field(gt=0, le=1)] | None = None
     attention_max: Annotated[float, Field(gt=0, le=1)] | None = None
+    hbm: Annotated[float, Field(gt=0, le=1)] | None = None
+    kernel_overhead_us: NonNegFloat | None = None
     collective_bus: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
