@@ -12,8 +12,9 @@ true-FLOP versions beside them (`*_true_flops`, `*_true`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,11 +143,93 @@ def _roofline_note(*, intensity: float, ridge: float, memory_bound: bool) -> str
 # --------------------------------------------------------------------------------- training
 
 
-class TrainingEstimate(Record):
-    """Training compute from real block FLOPs and the GPUs it needs for a deadline.
+class PlanRound(Record):
+    """One planner call of the deadline sizing: the GPUs planned, the MFU found, and the GPUs that
+    MFU needs for the deadline (or why nothing fits at this size)."""
 
-    `planned_mfu`, `plan` and `bottleneck` are hooks for the planner (issue 7 part 2).
+    gpus: int
+    mfu: float | None
+    gpus_needed: float | None
+    infeasible: str | None = None
+
+
+class PlannedOutcome(Protocol):
+    """What the sizing reads from a plan (parplan.planner.Plan has these)."""
+
+    mfu: float
+
+
+class DeadlineSizing(Record):
+    """The planner's layout for the deadline: the MFU it reaches at `plan_gpus` GPUs."""
+
+    planned_mfu: float | None
+    plan_gpus: int | None
+    plan: dict | None  # the planner's Plan (strategy, step time, MFU, memory, days) + its GPUs
+    bottleneck: dict | None
+    rounds: list[PlanRound]
+    cluster_gpus: int
+    exceeds_cluster: bool  # the deadline needs more GPUs than the cluster has at this MFU
+    infeasible: str | None = None
+
+
+def grid_at_least(gpus: float, grid: Sequence[int]) -> int:
+    """Index of the smallest size in `grid` (ascending) with >= `gpus`; the last if none is."""
+    return next((k for k, size in enumerate(grid) if size >= gpus), len(grid) - 1)
+
+
+def size_for_deadline(
+    *,
+    train_flops: float,
+    peak_flop_per_s: float,
+    deadline_s: float,
+    grid: Sequence[int],
+    plan_at: Callable[[int], tuple[PlannedOutcome, dict] | str],
+) -> DeadlineSizing:
+    """Smallest `grid` size whose planned MFU meets the deadline, by fixed-point iteration.
+
+    Start at the smallest size with >= the GPUs at 100% of peak (no smaller size can make it);
+    plan there; GPUs needed = FLOPs / (peak x MFU x deadline); if that exceeds the size, move up
+    the grid to it and plan again (more GPUs usually lower MFU, so sizes only grow). A size with
+    no feasible plan moves one step up. Stops when the size suffices or the cluster is used up.
+    `plan_at(gpus)` returns (plan, plan as a dict) or the reason nothing fits.
     """
+    k = grid_at_least(train_flops / (peak_flop_per_s * deadline_s), grid)
+    rounds: list[PlanRound] = []
+    while True:
+        outcome = plan_at(grid[k])
+        if isinstance(outcome, str):
+            rounds.append(PlanRound(gpus=grid[k], mfu=None, gpus_needed=None, infeasible=outcome))
+            if k + 1 == len(grid):
+                return _sizing(rounds, grid=grid, best=None, infeasible=outcome)
+            k += 1
+            continue
+        plan, plan_dict = outcome
+        needed = train_flops / (peak_flop_per_s * plan.mfu * deadline_s)
+        rounds.append(PlanRound(gpus=grid[k], mfu=plan.mfu, gpus_needed=needed))
+        nxt = grid_at_least(needed, grid)
+        if nxt <= k:
+            return _sizing(rounds, grid=grid, best=(plan, plan_dict), infeasible=None)
+        k = nxt
+
+
+def _sizing(rounds: list[PlanRound], *, grid: Sequence[int],
+            best: tuple[PlannedOutcome, dict] | None, infeasible: str | None) -> DeadlineSizing:  # fmt: skip
+    last = rounds[-1]
+    return DeadlineSizing(
+        planned_mfu=best[0].mfu if best else None,
+        plan_gpus=last.gpus if best else None,
+        plan={"gpus": last.gpus, **best[1]} if best else None,
+        bottleneck=best[1].get("bottleneck") if best else None,
+        rounds=rounds,
+        cluster_gpus=grid[-1],
+        exceeds_cluster=bool(last.gpus_needed and last.gpus_needed > grid[-1]),
+        infeasible=infeasible,
+    )
+
+
+class TrainingEstimate(Record):
+    """Training compute from real block FLOPs and the GPUs it needs for a deadline, at 100% of
+    peak and at the MFU of the planner's layout (`sizing`, when the planner ran)."""
 
     forward_flops_per_sample: float
     train_flops_per_sample: float
@@ -155,15 +238,18 @@ class TrainingEstimate(Record):
     linear_scaling_train_flops: float  # the seed's method: one-frame cost x latent frames
     quadratic_over_linear: float  # train_flops / linear_scaling_train_flops
     deadline_s: float
+    deadline_days: float
     peak_flop_per_s: float
     gpu_hours_at_peak: float
     gpus_at_peak: float
     cost_at_peak: float | None
     planned_mfu: float | None = None
     gpus_at_planned_mfu: float | None = None
-    cost_at_planned_mfu: float | None = None
+    gpu_hours: float | None = None  # at the planned MFU
+    cost: float | None = None  # gpu_hours x price
     plan: dict | None = None
     bottleneck: dict | None = None
+    sizing: DeadlineSizing | None = None
 
 
 def training_estimate(
@@ -176,19 +262,23 @@ def training_estimate(
     peak_flop_per_s: float,
     cost_per_gpu_hour: float | None = None,
     planned_mfu: float | None = None,
+    sizing: DeadlineSizing | None = None,
 ) -> TrainingEstimate:
     """Train FLOPs = 3 x forward x samples (DiT paper Sec. 5); GPUs at peak = FLOPs / (peak x
-    deadline). `forward_flops_per_frame` is the same model on one frame at the same resolution and
-    `frame_count` = tokens per sample / tokens per frame: the seed (line 54) scales the one-frame
-    cost linearly by the frame count, which misses attention's N^2 growth."""
+    deadline), at MFU m: / m. `forward_flops_per_frame` is the same model on one frame at the same
+    resolution and `frame_count` = tokens per sample / tokens per frame: the seed (line 54) scales
+    the one-frame cost linearly by the frame count, which misses attention's N^2 growth.
+    `planned_mfu` defaults to the sizing's (the planner's) MFU."""
     train_per_sample = TRAIN_TO_FORWARD * forward_flops_per_sample
     train_flops = train_per_sample * train_samples
     linear = TRAIN_TO_FORWARD * forward_flops_per_frame * frame_count * train_samples
     gpu_hours = train_flops / peak_flop_per_s / SECONDS_PER_HOUR
-    gpus_mfu = cost_mfu = None
+    if planned_mfu is None and sizing is not None:
+        planned_mfu = sizing.planned_mfu
+    gpus_mfu = hours_mfu = None
     if planned_mfu is not None:
         gpus_mfu = train_flops / (peak_flop_per_s * planned_mfu * deadline_s)
-        cost_mfu = _cost(gpu_hours=gpu_hours / planned_mfu, cost_per_gpu_hour=cost_per_gpu_hour)
+        hours_mfu = gpu_hours / planned_mfu
     return TrainingEstimate(
         forward_flops_per_sample=forward_flops_per_sample,
         train_flops_per_sample=train_per_sample,
@@ -197,18 +287,25 @@ def training_estimate(
         linear_scaling_train_flops=linear,
         quadratic_over_linear=train_flops / linear,
         deadline_s=deadline_s,
+        deadline_days=deadline_s / SECONDS_PER_DAY,
         peak_flop_per_s=peak_flop_per_s,
         gpu_hours_at_peak=gpu_hours,
         gpus_at_peak=train_flops / (peak_flop_per_s * deadline_s),
         cost_at_peak=_cost(gpu_hours=gpu_hours, cost_per_gpu_hour=cost_per_gpu_hour),
         planned_mfu=planned_mfu,
         gpus_at_planned_mfu=gpus_mfu,
-        cost_at_planned_mfu=cost_mfu,
+        gpu_hours=hours_mfu,
+        cost=_cost(gpu_hours=hours_mfu, cost_per_gpu_hour=cost_per_gpu_hour),
+        plan=sizing.plan if sizing else None,
+        bottleneck=sizing.bottleneck if sizing else None,
+        sizing=sizing,
     )
 
 
-def _cost(*, gpu_hours: float, cost_per_gpu_hour: float | None) -> float | None:
-    return None if cost_per_gpu_hour is None else gpu_hours * cost_per_gpu_hour
+def _cost(*, gpu_hours: float | None, cost_per_gpu_hour: float | None) -> float | None:
+    if gpu_hours is None or cost_per_gpu_hour is None:
+        return None
+    return gpu_hours * cost_per_gpu_hour
 
 
 # --------------------------------------------------------------------- Factorial Funds (seed)

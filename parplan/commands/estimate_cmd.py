@@ -16,17 +16,20 @@ from typing import Any, get_args
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from parplan.errors import SpecError
 from parplan.estimate import (
     SECONDS_PER_DAY,
+    DeadlineSizing,
     FactorialFundsEstimate,
     FactorialFundsInputs,
     InferenceEstimate,
     TrainingEstimate,
     factorial_funds,
     inference_estimate,
+    size_for_deadline,
     training_estimate,
 )
 
@@ -59,6 +62,12 @@ def _options(
         help="Wall-clock days for training.",
     ),
     plot: Path | None = typer.Option(None, "--plot", help="PNG: GPUs needed vs deadline."),
+    global_batch: int | None = typer.Option(
+        None, "--global-batch", help="Global batch for the planner (default: the workload's)."
+    ),
+    no_plan: bool = typer.Option(
+        False, "--no-plan", help="FLOPs only: skip the planner (no planned MFU, layout)."
+    ),
     cost_per_gpu_hour: float | None = typer.Option(
         None, "--cost-per-gpu-hour", help="Price of one GPU-hour, for a cost line."
     ),
@@ -116,7 +125,8 @@ def estimate(**flags: Any) -> None:
     training = _model_training(flags)
     if flags["plot"] is not None:
         _plot_gpus_vs_deadline(training, flags["plot"])
-    _emit(training.model_dump(), flags["json_out"], lambda: _training_table(training))
+    data = training.model_dump(exclude={"sizing": {"plan", "bottleneck"}})
+    _emit(data, flags["json_out"], lambda: _training_table(training))
 
 
 def _signature() -> inspect.Signature:
@@ -313,10 +323,9 @@ def _one_frame(model: Any, workload: Any) -> tuple[float, float]:
 
 def _model_training(flags: dict[str, Any]) -> TrainingEstimate:
     samples, tokens, days = flags["train_samples"], flags["train_tokens"], flags["deadline_days"]
-    _require_positive("--train-samples", samples)
-    _require_positive("--train-tokens", tokens)
-    _require_positive("--deadline-days", days)
-    _require_positive("--cost-per-gpu-hour", flags["cost_per_gpu_hour"])
+    for flag in ("train_samples", "train_tokens", "deadline_days", "cost_per_gpu_hour",
+                 "global_batch"):  # fmt: skip
+        _require_positive("--" + flag.replace("_", "-"), flags[flag])
     if (samples is None) == (tokens is None):
         raise SpecError("give exactly one of --train-samples and --train-tokens")
     if days is None:
@@ -324,15 +333,50 @@ def _model_training(flags: dict[str, Any]) -> TrainingEstimate:
     model, workload, cluster = _load_specs(flags)
     forward, tokens_per_sample = _forward_and_tokens(model, workload)
     forward_frame, tokens_per_frame = _one_frame(model, workload)
-    return training_estimate(
-        forward_flops_per_sample=forward,
-        forward_flops_per_frame=forward_frame,
-        frame_count=tokens_per_sample / tokens_per_frame,
-        train_samples=samples if samples is not None else tokens / tokens_per_sample,
-        deadline_s=days * SECONDS_PER_DAY,
-        peak_flop_per_s=cluster.gpu.peak_flop_per_s(workload.precision),
-        cost_per_gpu_hour=flags["cost_per_gpu_hour"],
-    )
+    inputs = {
+        "forward_flops_per_sample": forward,
+        "forward_flops_per_frame": forward_frame,
+        "frame_count": tokens_per_sample / tokens_per_frame,
+        "train_samples": samples if samples is not None else tokens / tokens_per_sample,
+        "deadline_s": days * SECONDS_PER_DAY,
+        "peak_flop_per_s": cluster.gpu.peak_flop_per_s(workload.precision),
+        "cost_per_gpu_hour": flags["cost_per_gpu_hour"],
+    }
+    flop_only = training_estimate(**inputs)
+    if flags["no_plan"]:
+        return flop_only
+    sizing = _plan_for_deadline(flop_only, model=model, workload=workload, cluster=cluster,
+                                global_batch=flags["global_batch"], quiet=flags["json_out"])  # fmt: skip
+    return training_estimate(**inputs, sizing=sizing)
+
+
+def _plan_for_deadline(e: TrainingEstimate, *, model: Any, workload: Any, cluster: Any,
+                       global_batch: int | None, quiet: bool) -> DeadlineSizing:  # fmt: skip
+    """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
+    until the planned MFU meets the deadline (`size_for_deadline`). The planner's own deadline
+    mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
+    from parplan.planner import node_grid, plan
+
+    grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True, disable=quiet) as bar:  # fmt: skip
+        task = bar.add_task("planning", total=None)
+
+        def plan_at(gpus: int) -> tuple[Any, dict] | str:
+            bar.update(task, description=f"planning {gpus:,} GPUs", completed=0, total=None)
+            result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus,
+                          train_samples=e.train_samples, global_batch=global_batch, top_k=1,
+                          progress=lambda done, total: bar.update(task, completed=done,
+                                                                  total=total))  # fmt: skip
+            if not result.plans:
+                return str((result.infeasible or {}).get("detail", "no feasible plan"))
+            best = result.plans[0]
+            return best, {**best.model_dump(mode="json"), "search_s": result.search.seconds}
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # padding warnings were shown once already
+            return size_for_deadline(train_flops=e.train_flops, peak_flop_per_s=e.peak_flop_per_s,
+                                     deadline_s=e.deadline_s, grid=grid, plan_at=plan_at)  # fmt: skip
 
 
 def _model_params(model: Any) -> float:
@@ -374,7 +418,7 @@ def _model_inference(flags: dict[str, Any]) -> InferenceEstimate:
 
 
 def _training_table(e: TrainingEstimate) -> Table:
-    t = Table(title="Training compute (FLOP-only; planner MFU comes with issue 7 part 2)")
+    t = Table(title=f"Training compute and GPUs for {e.deadline_days:g} days")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     rows = [
@@ -385,13 +429,47 @@ def _training_table(e: TrainingEstimate) -> Table:
         ("seed-style linear frame scaling", f"{e.linear_scaling_train_flops:.3g}"),
         ("real / linear (attention ~ tokens^2)", f"{e.quadratic_over_linear:.2f}x"),
         ("GPU-hours at 100% peak", f"{e.gpu_hours_at_peak:,.0f}"),
-        (f"GPUs at peak for {e.deadline_s / SECONDS_PER_DAY:g} days", f"{e.gpus_at_peak:,.0f}"),
+        ("GPUs at 100% peak", f"{e.gpus_at_peak:,.0f}"),
+        ("cost at 100% peak", _money(e.cost_at_peak)),
+        *_planned_rows(e),
     ]
-    if e.cost_at_peak is not None:
-        rows.append(("cost at peak", f"{e.cost_at_peak:,.0f}"))
-    for row in rows:
-        t.add_row(*row)
+    for name, value in rows:
+        if value is not None:
+            t.add_row(name, value)
+    if e.sizing is None:
+        t.caption = "FLOPs only (--no-plan)"
     return t
+
+
+def _planned_rows(e: TrainingEstimate) -> list[tuple[str, str | None]]:
+    s = e.sizing
+    if s is None:
+        return []
+    rounds = ", ".join(
+        f"{r.gpus:,}: " + (f"MFU {r.mfu:.1%}" if r.mfu else "no fit") for r in s.rounds
+    )
+    if e.plan is None or e.planned_mfu is None:
+        return [("planner rounds (GPUs)", rounds), ("no plan", s.infeasible)]
+    p, b = e.plan, e.bottleneck or {}
+    degrees = " ".join(f"{k}={p['strategy'][k]}" for k in ("dp", "tp", "sp", "pp")
+                       if p["strategy"].get(k, 1) > 1)  # fmt: skip
+    over = f" (> the cluster's {s.cluster_gpus:,})" if s.exceeds_cluster else ""
+    return [
+        ("planner rounds (GPUs)", rounds),
+        (f"plan on {p['gpus']:,} GPUs", f"{degrees} {p['strategy'].get('sp_method', '')}".strip()),
+        ("  step time / memory per GPU", f"{p['step_time_s']:,.1f} s / "
+                                         f"{p['memory_gib_per_gpu']:.1f} GiB"),
+        ("  days to train on those GPUs", f"{p['time_to_train_days']:,.1f}"),
+        ("  bottleneck", f"{b.get('dim', '?')}: {b.get('advice', '')}"),
+        ("planned MFU", f"{e.planned_mfu:.1%}"),
+        ("GPUs at planned MFU", f"{e.gpus_at_planned_mfu:,.0f}{over}"),
+        ("GPU-hours at planned MFU", f"{e.gpu_hours:,.0f}"),
+        ("cost at planned MFU", _money(e.cost)),
+    ]  # fmt: skip
+
+
+def _money(value: float | None) -> str | None:
+    return None if value is None else f"{value:,.0f}"
 
 
 def _inference_table(e: InferenceEstimate) -> Table:
@@ -411,7 +489,8 @@ def _inference_table(e: InferenceEstimate) -> Table:
 
 def _plot_gpus_vs_deadline(e: TrainingEstimate, path: Path) -> None:
     """GPUs needed vs deadline (deadline/10 to 3x deadline): real FLOPs at 100% of peak, the
-    seed's linear frame scaling, and the planner's MFU once it exists."""
+    seed's linear frame scaling, and real FLOPs at the planned MFU (held at the MFU of the plan
+    for this deadline: other deadlines give other sizes and slightly different MFUs)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -420,7 +499,7 @@ def _plot_gpus_vs_deadline(e: TrainingEstimate, path: Path) -> None:
     deadline_days = e.deadline_s / SECONDS_PER_DAY
     days = [deadline_days * 10 ** (k / 50 - 1) for k in range(75)]
     curves = {"real FLOPs, 100% of peak": e.train_flops,
-              "seed's linear frame scaling": e.linear_scaling_train_flops}  # fmt: skip
+              "seed's linear frame scaling, 100%": e.linear_scaling_train_flops}  # fmt: skip
     if e.planned_mfu is not None:
         curves[f"real FLOPs at planned MFU {e.planned_mfu:.0%}"] = e.train_flops / e.planned_mfu
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -428,6 +507,9 @@ def _plot_gpus_vs_deadline(e: TrainingEstimate, path: Path) -> None:
         ax.loglog(days, [flops / (e.peak_flop_per_s * d * SECONDS_PER_DAY) for d in days],
                   label=label)  # fmt: skip
     ax.axvline(deadline_days, linestyle=":", color="gray", label="deadline")
+    top_gpus = max(curves.values()) / (e.peak_flop_per_s * days[0] * SECONDS_PER_DAY)
+    if e.sizing is not None and e.sizing.cluster_gpus < 10 * top_gpus:
+        ax.axhline(e.sizing.cluster_gpus, linestyle="--", color="gray", label="cluster size")
     ax.set_xlabel("deadline (days)")
     ax.set_ylabel("GPUs")
     ax.legend()
