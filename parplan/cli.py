@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except SpecError as err:
         if debug:
             raise
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             err.show()
             return code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

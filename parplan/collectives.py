@@ -54,7 +54,7 @@ TIER_EFFICIENCY = {
     "nic": NCCL_NIC_EFFICIENCY,
     "spine": NCCL_NIC_EFFICIENCY,
 }
-CACHE_MAX_ENTRIES = 4096
+CACHE_MAX_ENTRIES = 1024  # at 16,384 ranks an entry holds ~1 MB of group keys and loads
 
 
 class Bottleneck(BaseModel):

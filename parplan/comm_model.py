@@ -33,9 +33,18 @@ def _topology(cluster_json: str, num_gpus: int) -> Topology:
     return Topology.from_cluster(ClusterSpec.model_validate_json(cluster_json), num_gpus)
 
 
-@lru_cache(maxsize=4096)
-def _groups(strategy_json: str) -> dict[str, list[list[int]]]:
-    return strategy_groups(StrategySpec.model_validate_json(strategy_json))
+@lru_cache(maxsize=256)
+def _groups(key: tuple) -> dict[str, list[list[int]]]:
+    dp, tp, sp, pp, order, sp_method, ulysses, ring = key
+    strategy = StrategySpec(dp=dp, tp=tp, sp=sp, pp=pp, order=list(order), sp_method=sp_method,
+                            ulysses=ulysses, ring=ring)  # fmt: skip
+    return strategy_groups(strategy)
+
+
+def _group_key(s: StrategySpec) -> tuple:
+    """Only what placement depends on: ZeRO stage, micro-batch or checkpointing don't move ranks,
+    so the planner's thousands of candidates share a few hundred group layouts."""
+    return (s.dp, s.tp, s.sp, s.pp, tuple(s.order), s.sp_method, s.ulysses, s.ring)
 
 
 class CommModel:
@@ -43,7 +52,7 @@ class CommModel:
 
     def __init__(self, cluster: ClusterSpec, strategy: StrategySpec, num_gpus: int) -> None:
         self.topology = _topology(cluster.model_dump_json(), num_gpus)
-        self.groups = _groups(strategy.model_dump_json())
+        self.groups = _groups(_group_key(strategy))
 
     def group_size(self, dim: str) -> int:
         groups = self.groups.get(dim) or [[0]]

@@ -11,6 +11,8 @@ docs/cost_model.md). MFU counts model FLOPs (3 × forward); HFU adds the recompu
 
 from __future__ import annotations
 
+import itertools
+
 from pydantic import BaseModel, ConfigDict
 
 from parplan.block_model import (
@@ -27,7 +29,7 @@ from parplan.bottleneck import ExposedKey, dim_name, find_bottleneck
 from parplan.comm_model import CallTime, CommModel
 from parplan.comm_ops import CollectiveCall
 from parplan.compute import Device
-from parplan.layout import stage_params
+from parplan.layout import ckpt_mix, stage_params
 from parplan.memory import (
     ALLOCATOR_FRACTION,
     activation_terms,
@@ -112,8 +114,8 @@ def predict(
 def assemble(inp: Inputs, blocks: list[BlockResult], comm: CommModel, device: Device) -> Prediction:
     s, lay = inp.strategy, inp.layout
     m = lay.microbatches
-    compute_mb = sum(r.count * block_step_time(r, _group_ckpt(s, r.group_index))[0] for r in blocks)
-    recompute_mb = sum(r.count * r.parts.recompute_s(_group_ckpt(s, r.group_index)) for r in blocks)
+    compute_mb = sum(n * block_step_time(r, mode)[0] for r in blocks for mode, n in _mix(inp, r))
+    recompute_mb = sum(n * r.parts.recompute_s(mode) for r in blocks for mode, n in _mix(inp, r))
     embed_s = _embed_s(inp, device)
     items = _comm_items(inp, blocks, comm)
     exposed_mb = sum(i.exposed_s for i in items if i.per_microbatch) / m
@@ -158,10 +160,9 @@ def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list
     m = inp.layout.microbatches
     items = []
     for r in blocks:
-        ckpt = _group_ckpt(inp.strategy, r.group_index)
-        for x in r.exposed:
-            repeat = 2 if (ckpt == "full" and x.timed.call.phase == "fwd") else 1
-            n = m * r.count * repeat
+        for (mode, blocks_in_mode), x in itertools.product(_mix(inp, r), r.exposed):
+            repeat = 2 if (mode == "full" and x.timed.call.phase == "fwd") else 1
+            n = m * blocks_in_mode * repeat
             items.append(_item(x.timed, total_s=n * x.timed.time_s, exposed_s=n * x.exposed_s, per_mb=True))
     for call in _microbatch_calls(inp):
         t = comm.time(call)
@@ -195,8 +196,9 @@ def _exposed_by_call(items: list[CommItem]) -> dict[ExposedKey, float]:
     return by_call
 
 
-def _group_ckpt(s: StrategySpec, group_index: int) -> str:
-    return s.ckpt if isinstance(s.ckpt, str) else s.ckpt[group_index]
+def _mix(inp: Inputs, r: BlockResult) -> list[tuple[str, int]]:
+    """(checkpoint mode, blocks) of one block group on the slowest stage."""
+    return ckpt_mix(inp.strategy, inp.model, r.group_index, r.count)
 
 
 def _fwd_window(blocks: list[BlockResult]) -> float:
@@ -297,9 +299,10 @@ def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
     )
     kept, working = 0.0, 0.0
     for r in blocks:
-        per_block_kept, per_block_working = block_activation_bytes(inp, r.shape, _group_ckpt(s, r.group_index))
-        kept += r.count * per_block_kept
-        working = max(working, per_block_working)
+        for mode, n in _mix(inp, r):
+            per_block_kept, per_block_working = block_activation_bytes(inp, r.shape, mode)
+            kept += n * per_block_kept
+            working = max(working, per_block_working)
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=lay.microbatches)
     activations = kept * in_flight + working + _head_activation_bytes(inp)
     buffers = _buffer_bytes(inp, blocks, params)
@@ -395,10 +398,10 @@ def _recompute_flops(inp: Inputs) -> float:
     """Forward FLOPs per sample redone by activation checkpointing."""
     total = 0.0
     for index, block in enumerate(inp.cost.blocks):
-        ckpt = _group_ckpt(inp.strategy, index)
-        per_block = {"none": 0.0, "selective": block.attention_flops,
-                     "full": block.gemm_flops + block.attention_flops}[ckpt]
-        total += per_block * block.count
+        for mode, n in ckpt_mix(inp.strategy, inp.model, index, block.count):
+            per_block = {"none": 0.0, "selective": block.attention_flops,
+                         "full": block.gemm_flops + block.attention_flops}[mode]
+            total += per_block * n
     return total
 
 
@@ -414,12 +417,14 @@ def step_collectives(
     sizes = _group_sizes(strategy)
     switches = dsp_switches_per_block(model) if strategy.sp_method == "dsp" else {}
     calls: list[tuple[CollectiveCall, int]] = []
+    m = inp.layout.microbatches
     for index, count in inp.layout.stage_blocks:
         shape = block_shape(inp, inp.cost.blocks[index])
         fwd, bwd = block_calls(inp, shape, switches.get(shape.block_type, 0))
-        recompute = fwd if _group_ckpt(strategy, index) == "full" else []
-        for call in fwd + bwd + recompute:
-            calls.append((call.model_copy(update={"count": call.count * count * inp.layout.microbatches}), sizes[call.dim]))
+        for mode, n in ckpt_mix(strategy, model, index, count):
+            recompute = fwd if mode == "full" else []
+            calls += [(c.model_copy(update={"count": c.count * n * m}), sizes[c.dim])
+                      for c in fwd + bwd + recompute]  # fmt: skip
     calls += [
         (c.model_copy(update={"count": c.count * inp.layout.microbatches}), sizes[c.dim])
         for c in _microbatch_calls(inp)
@@ -478,10 +483,10 @@ def block_options(
             options.append(BlockOption(
                 group_index=r.group_index, block_type=r.shape.block_type, count=r.count,
                 ckpt=ckpt, time_s=factor * sum(block_step_time(r, ckpt)),
-                activation_bytes=in_flight * kept,
+                activation_bytes=in_flight * kept * (1 + ALLOCATOR_FRACTION),
             ))  # fmt: skip
     block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
     block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")
     fixed_time = base.step_time_s - block_time_total
-    fixed_memory = base.memory.total_bytes - block_mem_total * (1 + ALLOCATOR_FRACTION)
+    fixed_memory = base.memory.total_bytes - block_mem_total  # margin already inside
     return options, fixed_time, fixed_memory

@@ -39,6 +39,7 @@ def check_strategy(
             f"{', '.join(sorted({g.type for g in model.blocks}))} blocks (use ulysses or ring)"
         )
     _check_tokens(model, geometry, s)
+    _check_ckpt(model, s)
     if s.pp > model.depth:
         raise SpecError(f"pp={s.pp} exceeds the model's {model.depth} blocks; use pp <= {model.depth}")
     if s.pp > 1 and s.zero >= 2:
@@ -48,6 +49,39 @@ def check_strategy(
         )
     if s.vpp > 1 and s.pp == 1:
         raise SpecError(f"vpp={s.vpp} needs pp > 1 (virtual stages interleave pipeline ranks)")
+
+
+def _check_ckpt(model: ModelSpec, s: StrategySpec) -> None:
+    if isinstance(s.ckpt, str) or len(s.ckpt) in (model.depth, len(model.blocks)):
+        return
+    raise SpecError(
+        f"ckpt has {len(s.ckpt)} entries; give one per block ({model.depth}) or one per block "
+        f"group ({len(model.blocks)}), or a single mode"
+    )
+
+
+def ckpt_mix(s: StrategySpec, model: ModelSpec, group_index: int, count: int) -> list[tuple[str, int]]:
+    """(mode, blocks) for `count` blocks of one group (the slowest stage's share of it). `ckpt`
+    is one mode, one mode per block (SPEC_FORMAT), or one per block group."""
+    if isinstance(s.ckpt, str):
+        return [(s.ckpt, count)]
+    if len(s.ckpt) != model.depth:
+        return [(s.ckpt[group_index], count)]
+    start = sum(g.count for g in model.blocks[:group_index])
+    modes = s.ckpt[start : start + model.blocks[group_index].count]
+    tally = {mode: modes.count(mode) for mode in dict.fromkeys(modes)}
+    return _scale_counts(tally, count)
+
+
+def _scale_counts(tally: dict[str, int], count: int) -> list[tuple[str, int]]:
+    """Scale block counts per mode to `count` blocks (largest remainder, stable order)."""
+    total = sum(tally.values())
+    shares = {mode: n * count / total for mode, n in tally.items()}
+    scaled = {mode: int(share) for mode, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda mode: -(shares[mode] - scaled[mode]))
+    for mode in by_remainder[: count - sum(scaled.values())]:
+        scaled[mode] += 1
+    return [(mode, n) for mode, n in scaled.items() if n > 0]
 
 
 def _check_heads(model: ModelSpec, s: StrategySpec) -> None:

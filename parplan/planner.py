@@ -20,7 +20,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,18 +43,31 @@ CANONICAL_ORDER = ("tp", "sp", "dp", "pp")
 MAX_MICRO_BATCH = 8  # larger micro-batches only add activation memory for a ~1e5-token sample
 MAX_VPP = 4
 SECONDS_PER_DAY = 86400.0
+AUTO_ALL_ORDERS_GPUS = 32
 Progress = Callable[[int, int], None]
+OrderSpace = Literal["all", "standard"]
 
 
 class CostModel(Protocol):
     """What the planner needs from `parplan.evaluate` (tests pass a fake)."""
 
-    def predict(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
-                strategy: StrategySpec, num_gpus: int | None = None) -> Prediction: ...
+    def predict(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> Prediction: ...
 
-    def block_options(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
-                      strategy: StrategySpec, num_gpus: int | None = None,
-                      ) -> tuple[list[BlockOption], float, float]: ...  # fmt: skip
+    def block_options(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> tuple[list[BlockOption], float, float]: ...
 
 
 class Record(BaseModel):
@@ -83,6 +96,7 @@ class SearchStats(Record):
     pruned_by: dict[str, int]
     solver: str
     ilp_solves: int
+    order_space: str
     optimal: bool
 
 
@@ -122,11 +136,31 @@ def sp_variants(*, sp: int, heads_per_tp: int, model: ModelSpec) -> list[dict[st
     return variants
 
 
-def orders_for(degrees: dict[str, int]) -> list[list[str]]:
-    """Rank orders that differ: permute the dims with degree > 1, append the rest canonically."""
+def orders_for(degrees: dict[str, int], *, space: OrderSpace = "all") -> list[list[str]]:
+    """Rank orders that differ: permute the dims with degree > 1, append the rest canonically.
+
+    space="standard" keeps tp innermost and pp outermost (Megatron's and torchtitan's layout:
+    the chattiest dim on NVLink, the lightest, point-to-point one across the fabric) and tries
+    sp and dp both ways: at most 2 orders instead of 24.
+    """
     active = [d for d in CANONICAL_ORDER if degrees[d] > 1]
     rest = [d for d in CANONICAL_ORDER if degrees[d] == 1]
-    return [list(p) + rest for p in itertools.permutations(active)]
+    orders = [list(p) + rest for p in itertools.permutations(active)]
+    if space == "standard":
+        orders = [o for o in orders if _standard(o, active)]
+    return orders
+
+
+def _standard(order: list[str], active: list[str]) -> bool:
+    inner_ok = "tp" not in active or order[0] == "tp"
+    outer_ok = "pp" not in active or order[len(active) - 1] == "pp"
+    return inner_ok and outer_ok
+
+
+def order_space_for(num_gpus: int) -> OrderSpace:
+    """Every order up to AUTO_ALL_ORDERS_GPUS GPUs; beyond, the standard ones (cost-model
+    calls on tens of thousands of ranks are what the planner's time goes into)."""
+    return "all" if num_gpus <= AUTO_ALL_ORDERS_GPUS else "standard"
 
 
 class Core(Record):
@@ -142,59 +176,93 @@ class Core(Record):
     sp_fields: dict[str, Any]
 
 
-def core_candidates(*, model: ModelSpec, num_gpus: int, global_batch: int,
-                    gpus_per_node: int) -> Iterator[Core]:  # fmt: skip
+def core_candidates(
+    *, model: ModelSpec, num_gpus: int, global_batch: int, gpus_per_node: int
+) -> Iterator[Core]:
     """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility."""
     for tp, sp, pp in itertools.product(divisors(num_gpus), repeat=3):
         dp, rem = divmod(num_gpus, tp * sp * pp)
-        if rem or not _degrees_ok(model=model, tp=tp, pp=pp, dp=dp, global_batch=global_batch,
-                                  gpus_per_node=gpus_per_node):  # fmt: skip
+        if rem or not _degrees_ok(
+            model=model, tp=tp, pp=pp, dp=dp, global_batch=global_batch, gpus_per_node=gpus_per_node
+        ):
             continue
         yield from _expand(model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch)
 
 
-def _degrees_ok(*, model: ModelSpec, tp: int, pp: int, dp: int, global_batch: int,
-                gpus_per_node: int) -> bool:  # fmt: skip
+def _degrees_ok(
+    *, model: ModelSpec, tp: int, pp: int, dp: int, global_batch: int, gpus_per_node: int
+) -> bool:
     """TP splits heads and stays inside a node; PP <= depth; dp divides the batch."""
-    return (model.heads % tp == 0 and model.n_kv_heads % tp == 0 and tp <= gpus_per_node
-            and pp <= model.depth and global_batch % dp == 0)  # fmt: skip
+    return (
+        model.heads % tp == 0
+        and model.n_kv_heads % tp == 0
+        and tp <= gpus_per_node
+        and pp <= model.depth
+        and global_batch % dp == 0
+    )
 
 
-def _expand(*, model: ModelSpec, dp: int, tp: int, sp: int, pp: int,
-            global_batch: int) -> Iterator[Core]:  # fmt: skip
+def _expand(
+    *, model: ModelSpec, dp: int, tp: int, sp: int, pp: int, global_batch: int
+) -> Iterator[Core]:
     micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
     vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
     zeros = [0, 1, 2, 3] if dp > 1 else [0]
     variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model)
     for vpp, zero, mb, fields in itertools.product(vpps, zeros, micro, variants):
-        yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb,
-                   sp_fields=fields)  # fmt: skip
+        yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb, sp_fields=fields)
 
 
-def strategy_of(core: Core, *, order: Sequence[str], global_batch: int,
-                ckpt: Any = "none") -> StrategySpec:  # fmt: skip
+def strategy_of(
+    core: Core, *, order: Sequence[str], global_batch: int, ckpt: Any = "none"
+) -> StrategySpec:
     return StrategySpec(
-        dp=core.dp, tp=core.tp, sp=core.sp, pp=core.pp, vpp=core.vpp, zero=core.zero,
-        micro_batch=core.micro_batch, global_batch=global_batch, order=list(order), ckpt=ckpt,
-        megatron_sp=core.tp > 1, **core.sp_fields,
-    )  # fmt: skip
+        dp=core.dp,
+        tp=core.tp,
+        sp=core.sp,
+        pp=core.pp,
+        vpp=core.vpp,
+        zero=core.zero,
+        micro_batch=core.micro_batch,
+        global_batch=global_batch,
+        order=list(order),
+        ckpt=ckpt,
+        megatron_sp=core.tp > 1,
+        **core.sp_fields,
+    )
 
 
 # ----------------------------------------------------------------------- one candidate
 
 
-def block_program(model: ModelSpec, options: list[BlockOption], *, fixed_time_s: float,
-                  fixed_memory_bytes: float, capacity_bytes: float) -> BlockProgram:  # fmt: skip
+def block_program(
+    model: ModelSpec,
+    options: list[BlockOption],
+    *,
+    fixed_time_s: float,
+    fixed_memory_bytes: float,
+    capacity_bytes: float,
+    per_group: bool = False,
+) -> BlockProgram:
     items = [
-        BlockItem(group_index=o.group_index, block_type=o.block_type, ckpt=o.ckpt,
-                  time_s=o.time_s, activation_bytes=o.activation_bytes)
+        BlockItem(
+            group_index=o.group_index,
+            block_type=o.block_type,
+            ckpt=o.ckpt,
+            time_s=o.time_s,
+            activation_bytes=o.activation_bytes,
+        )
         for o in options
-    ]  # fmt: skip
+    ]
     return BlockProgram(
-        items=items, group_types=[g.type for g in model.blocks],
-        group_counts=[g.count for g in model.blocks], fixed_time_s=fixed_time_s,
-        fixed_memory_bytes=fixed_memory_bytes, capacity_bytes=capacity_bytes,
-    )  # fmt: skip
+        items=items,
+        group_types=[g.type for g in model.blocks],
+        group_counts=[g.count for g in model.blocks],
+        fixed_time_s=fixed_time_s,
+        fixed_memory_bytes=fixed_memory_bytes,
+        capacity_bytes=capacity_bytes,
+        per_group=per_group,
+    )
 
 
 def lower_bound_s(program: BlockProgram) -> float:
@@ -208,7 +276,11 @@ def lower_bound_s(program: BlockProgram) -> float:
 
 
 def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
-    modes = solution.ckpt_per_block(program.group_counts)
+    """`ckpt` of the strategy: one mode, or a list per group / per block (program.per_group)."""
+    if program.per_group:
+        modes = solution.ckpt_per_group()
+    else:
+        modes = solution.ckpt_per_block(program.group_counts)
     return modes[0] if len(set(modes)) == 1 else modes
 
 
@@ -238,7 +310,7 @@ class Search:
             return
         self.best.append((key, prediction, ilp_s, ckpt_blocks))
         self.best.sort(key=lambda entry: entry[0])
-        del self.best[self.top_k:]
+        del self.best[self.top_k :]
 
 
 def _closer(new: Infeasible, old: Infeasible) -> bool:
@@ -251,13 +323,24 @@ def _closer(new: Infeasible, old: Infeasible) -> bool:
 def _tie_key(s: StrategySpec) -> tuple:
     """Deterministic tie-break: simpler layouts first (fewer model-parallel GPUs, lower ZeRO)."""
     ckpt = s.ckpt if isinstance(s.ckpt, str) else ",".join(s.ckpt)
-    return (s.tp * s.sp * s.pp, s.pp, s.tp, s.sp, s.zero, -s.micro_batch, s.vpp, s.sp_method,
-            s.ulysses, ckpt, tuple(s.order))  # fmt: skip
+    return (
+        s.tp * s.sp * s.pp,
+        s.pp,
+        s.tp,
+        s.sp,
+        s.zero,
+        -s.micro_batch,
+        s.vpp,
+        s.sp_method,
+        s.ulysses,
+        ckpt,
+        tuple(s.order),
+    )
 
 
 def evaluate_core(core: Core, ctx: Context, search: Search) -> None:
     """Solve every rank order of one core, pruning orders that cannot enter the top-k."""
-    orders = orders_for(_degrees(core))
+    orders = orders_for(_degrees(core), space=ctx.order_space)
     for k, order in enumerate(orders):
         floor_s = _evaluate_order(core, order, ctx, search)
         if floor_s is None:  # memory or degrees: the same for every order
@@ -273,10 +356,17 @@ def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) 
     None when the layout cannot fit whatever its order."""
     try:
         base = strategy_of(core, order=order, global_batch=ctx.global_batch)
-        options, fixed_s, fixed_b = ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster,
-                                                            base, ctx.num_gpus)  # fmt: skip
-        program = block_program(ctx.model, options, fixed_time_s=fixed_s, fixed_memory_bytes=fixed_b,
-                                capacity_bytes=ctx.capacity_bytes)  # fmt: skip
+        options, fixed_s, fixed_b = ctx.cost.block_options(
+            ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus
+        )
+        program = block_program(
+            ctx.model,
+            options,
+            fixed_time_s=fixed_s,
+            fixed_memory_bytes=fixed_b,
+            capacity_bytes=ctx.capacity_bytes,
+            per_group=getattr(ctx.cost, "ckpt_per_group", False),
+        )
         if lower_bound_s(program) >= search.bar_s():
             search.pruned["bound"] += 1
             return 0.0  # this bound includes this order's comm: says nothing about the others
@@ -291,15 +381,17 @@ def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) 
 MAX_CAP_RETRIES = 3
 
 
-def _solve_and_predict(core: Core, order: list[str], program: BlockProgram, ctx: Context,
-                       search: Search) -> float | None:  # fmt: skip
+def _solve_and_predict(
+    core: Core, order: list[str], program: BlockProgram, ctx: Context, search: Search
+) -> float | None:
     """Solve the block ILP, check it with `predict`; where predict's memory exceeds the ILP's
     (margins the additive model leaves out), tighten the cap by the excess and solve again."""
     for _ in range(MAX_CAP_RETRIES):
         solution = solve_blocks(program, solver=ctx.solver)
         search.ilp_solves += solution.solver != "presolve"
-        strategy = strategy_of(core, order=order, global_batch=ctx.global_batch,
-                               ckpt=ckpt_field(solution, program))  # fmt: skip
+        strategy = strategy_of(
+            core, order=order, global_batch=ctx.global_batch, ckpt=ckpt_field(solution, program)
+        )
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         search.evaluated += 1
         excess = prediction.memory.total_bytes - prediction.memory.capacity_bytes
@@ -308,9 +400,11 @@ def _solve_and_predict(core: Core, order: list[str], program: BlockProgram, ctx:
             return prediction.breakdown.compute_s - prediction.breakdown.recompute_s
         cap = program.capacity_bytes - max(excess, 0.0) * 1.01 - 1.0
         program = program.model_copy(update={"capacity_bytes": cap})
-    raise memory_infeasible(need_bytes=prediction.memory.total_bytes,
-                            capacity_bytes=ctx.capacity_bytes,
-                            fixed_bytes=program.fixed_memory_bytes)  # fmt: skip
+    raise memory_infeasible(
+        need_bytes=prediction.memory.total_bytes,
+        capacity_bytes=ctx.capacity_bytes,
+        fixed_bytes=program.fixed_memory_bytes,
+    )
 
 
 def _blocks_per_mode(solution: BlockSolution) -> dict[str, int]:
@@ -332,16 +426,56 @@ class Context(Record):
     num_gpus: int
     global_batch: int
     solver: SolverName
+    orders: OrderSpace | Literal["auto"] = "auto"
     cost: Any  # CostModel
 
     @property
     def capacity_bytes(self) -> float:
         return self.cluster.gpu.memory_bytes
 
+    @property
+    def order_space(self) -> OrderSpace:
+        return order_space_for(self.num_gpus) if self.orders == "auto" else self.orders
+
+
+class EvaluateCost:
+    """`parplan.evaluate`, plus a compute-only floor that skips routing collectives on the
+    cluster graph (the costly part of `predict` on thousands of GPUs)."""
+
+    # `ckpt` lists are one mode per block (SPEC_FORMAT), so the ILP may mix modes in a group.
+    ckpt_per_group = False
+
+    def __init__(self) -> None:
+        self.evaluate = importlib.import_module("parplan.evaluate")
+        self.predict = self.evaluate.predict
+        self.block_options = self.evaluate.block_options
+
+    def compute_floor_s(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> float:
+        """m x sum over the slowest stage's blocks of fwd + bwd compute, no recompute, no
+        embedders, no communication: never more than `predict`'s compute_s."""
+        ev = self.evaluate
+        if hasattr(ev, "compute_floor_s"):
+            return ev.compute_floor_s(model, workload, cluster, strategy, num_gpus)
+        inp = ev.resolve(model, workload, cluster, strategy, num_gpus)
+        device = ev.Device.of(cluster, workload.precision)
+        per_mb = 0.0
+        for index, count in inp.layout.stage_blocks:
+            block = inp.cost.blocks[index]
+            parts = ev.block_compute(inp, block, ev.block_shape(inp, block), device)
+            per_mb += count * (parts.fwd_s + parts.bwd_s)
+        return inp.layout.microbatches * per_mb
+
 
 def default_cost_model() -> CostModel:
     """The real cost model (`parplan.evaluate`), imported when first needed."""
-    return importlib.import_module("parplan.evaluate")  # type: ignore[return-value]
+    return EvaluateCost()
 
 
 def family_key(core: Core) -> tuple:
@@ -354,9 +488,13 @@ def compute_floor_s(core: Core, ctx: Context) -> float:
     fwd+bwd compute without recompute, plus the pipeline bubble on that compute alone
     (bubble = fraction * m * t_mb >= fraction * compute). Raises SpecError on bad degrees."""
     strategy = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch)
-    prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
     micro = ctx.global_batch // (core.dp * core.micro_batch)
-    compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    floor = getattr(ctx.cost, "compute_floor_s", None)
+    if floor is not None:
+        compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+    else:
+        prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+        compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
     return compute_s * (1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro))
 
 
@@ -370,33 +508,46 @@ def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[floa
         try:
             floor_s = compute_floor_s(members[0], ctx)
         except SpecError as err:
-            search.note_infeasible(Infeasible("divisibility", str(err)), count=_layouts(members))
+            search.note_infeasible(
+                Infeasible("divisibility", str(err)), count=_layouts(members, ctx)
+            )
             continue
         ranked.append((floor_s, members))
-    ranked.sort(key=lambda fam: (fam[0], _tie_key(strategy_of(fam[1][0], order=CANONICAL_ORDER,
-                                                                global_batch=ctx.global_batch))))
+    ranked.sort(
+        key=lambda fam: (
+            fam[0],
+            _tie_key(strategy_of(fam[1][0], order=CANONICAL_ORDER, global_batch=ctx.global_batch)),
+        )
+    )
     return ranked
 
 
-def _layouts(cores: list[Core]) -> int:
-    return sum(len(orders_for(_degrees(c))) for c in cores)
+def _layouts(cores: list[Core], ctx: Context) -> int:
+    return sum(len(orders_for(_degrees(c), space=ctx.order_space)) for c in cores)
 
 
 def _degrees(core: Core) -> dict[str, int]:
     return {"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}
 
 
-def search_plans(ctx: Context, *, top_k: int, progress: Progress | None = None) -> tuple[Search, int]:
+def search_plans(
+    ctx: Context, *, top_k: int, progress: Progress | None = None
+) -> tuple[Search, int]:
     """Branch and bound over families, cheapest compute floor first; returns the search state
     and the number of candidate layouts (core x rank order)."""
-    cores = list(core_candidates(model=ctx.model, num_gpus=ctx.num_gpus,
-                                 global_batch=ctx.global_batch,
-                                 gpus_per_node=ctx.cluster.gpus_per_node))  # fmt: skip
+    cores = list(
+        core_candidates(
+            model=ctx.model,
+            num_gpus=ctx.num_gpus,
+            global_batch=ctx.global_batch,
+            gpus_per_node=ctx.cluster.gpus_per_node,
+        )
+    )
     search = Search(top_k=top_k)
     ranked = families(cores, ctx, search)
     for done, (floor_s, members) in enumerate(ranked, start=1):
         if floor_s >= search.bar_s():
-            search.pruned["bound"] += sum(_layouts(m) for _f, m in ranked[done - 1:])
+            search.pruned["bound"] += sum(_layouts(m, ctx) for _f, m in ranked[done - 1 :])
             break
         for core in members:
             evaluate_core(core, ctx, search)
@@ -404,21 +555,29 @@ def search_plans(ctx: Context, *, top_k: int, progress: Progress | None = None) 
             progress(done, len(ranked))
     if progress is not None:
         progress(len(ranked), len(ranked))
-    return search, _layouts(cores)
+    return search, _layouts(cores, ctx)
 
 
-def train_samples_of(*, workload: WorkloadSpec, prediction: Prediction,
-                     train_samples: float | None, train_tokens: float | None) -> float | None:  # fmt: skip
+def train_samples_of(
+    *,
+    workload: WorkloadSpec,
+    prediction: Prediction,
+    train_samples: float | None,
+    train_tokens: float | None,
+) -> float | None:
     if train_samples is not None:
         return train_samples
     if train_tokens is not None:
-        tokens_per_sample = (prediction.tokens_per_s_per_gpu * prediction.num_gpus
-                             / prediction.samples_per_s)  # fmt: skip
+        tokens_per_sample = (
+            prediction.tokens_per_s_per_gpu * prediction.num_gpus / prediction.samples_per_s
+        )
         return train_tokens / tokens_per_sample
     return workload.train_samples
 
 
-def days_to_train(*, prediction: Prediction, samples: float | None, global_batch: int) -> float | None:
+def days_to_train(
+    *, prediction: Prediction, samples: float | None, global_batch: int
+) -> float | None:
     if samples is None:
         return None
     steps = math.ceil(samples / global_batch)
@@ -428,44 +587,53 @@ def days_to_train(*, prediction: Prediction, samples: float | None, global_batch
 def to_plan(entry: tuple, *, samples: float | None, global_batch: int) -> Plan:
     _key, p, ilp_s, blocks = entry
     return Plan(
-        strategy=p.strategy, step_time_s=p.step_time_s, mfu=p.mfu, hfu=p.hfu,
-        memory_gib_per_gpu=p.memory_gib_per_gpu, tokens_per_s_per_gpu=p.tokens_per_s_per_gpu,
-        samples_per_s=p.samples_per_s, bottleneck=p.bottleneck.model_dump(mode="json"),
+        strategy=p.strategy,
+        step_time_s=p.step_time_s,
+        mfu=p.mfu,
+        hfu=p.hfu,
+        memory_gib_per_gpu=p.memory_gib_per_gpu,
+        tokens_per_s_per_gpu=p.tokens_per_s_per_gpu,
+        samples_per_s=p.samples_per_s,
+        bottleneck=p.bottleneck.model_dump(mode="json"),
         time_to_train_days=days_to_train(prediction=p, samples=samples, global_batch=global_batch),
-        ilp_step_time_s=ilp_s, ckpt_blocks=blocks,
-    )  # fmt: skip
+        ilp_step_time_s=ilp_s,
+        ckpt_blocks=blocks,
+    )
 
 
-def _stats(search: Search, *, candidates: int, seconds: float, solver: str) -> SearchStats:
+def _stats(
+    search: Search, *, candidates: int, seconds: float, solver: str, order_space: str
+) -> SearchStats:
     return SearchStats(
-        seconds=round(seconds, 3), candidates=candidates, evaluated=search.evaluated,
-        pruned=sum(search.pruned.values()), pruned_by=dict(sorted(search.pruned.items())),
-        solver=solver, ilp_solves=search.ilp_solves, optimal=True,
-    )  # fmt: skip
+        seconds=round(seconds, 3),
+        candidates=candidates,
+        evaluated=search.evaluated,
+        pruned=sum(search.pruned.values()),
+        pruned_by=dict(sorted(search.pruned.items())),
+        solver=solver,
+        ilp_solves=search.ilp_solves,
+        order_space=order_space,
+        optimal=True,
+    )
 
 
 def no_plan_reason(search: Search, *, candidates: int, ctx: Context) -> Infeasible:
-    if candidates == 0:
-        return _empty_space_reason(ctx)
-    return search.closest or Infeasible("unknown", "no candidate produced a plan")
-
-
-def _empty_space_reason(ctx: Context) -> Infeasible:
-    """No candidate at all: say whether the batch or the model's shape rules everything out."""
-    m, n, b = ctx.model, ctx.num_gpus, ctx.global_batch
-    shapes = [
-        (tp, sp, pp)
-        for tp, sp, pp in itertools.product(divisors(n), repeat=3)
-        if n % (tp * sp * pp) == 0
-        and _degrees_ok(model=m, tp=tp, pp=pp, dp=1, global_batch=b, gpus_per_node=n)
-    ]
-    if shapes:
-        dps = sorted({n // (tp * sp * pp) for tp, sp, pp in shapes})
-        return Infeasible("batch", f"batch: global_batch={b} is not divisible by any usable dp "
-                                   f"({', '.join(map(str, dps[:8]))}) on {n} GPUs")  # fmt: skip
-    return Infeasible("divisibility", f"divisibility: no tp*sp*pp dividing {n} GPUs splits "
-                      f"heads={m.heads} (tp) within {ctx.cluster.gpus_per_node} GPUs per node "
-                      f"with pp <= depth={m.depth}")  # fmt: skip
+    """The closest miss (smallest memory shortfall first); when every layout broke a
+    divisibility rule and the batch limits dp, name the batch as the binding constraint."""
+    closest = search.closest or Infeasible(
+        "divisibility", f"divisibility: no dp*tp*sp*pp = {ctx.num_gpus} passes the rules"
+    )
+    if closest.binding != "divisibility":
+        return closest
+    n, b = ctx.num_gpus, ctx.global_batch
+    max_dp = math.gcd(n, b)
+    if max_dp == n:
+        return closest
+    return Infeasible(
+        "batch",
+        f"batch: global_batch={b} allows dp <= {max_dp} on {n} GPUs, so tp*sp*pp >= "
+        f"{n // max_dp}, and every such split breaks a rule (e.g. {closest.detail})",
+    )
 
 
 def plan(
@@ -481,44 +649,81 @@ def plan(
     top_k: int = 5,
     progress: Progress | None = None,
     solver: SolverName = "highs",
+    orders: OrderSpace | Literal["auto"] = "auto",
     cost_model: CostModel | None = None,
 ) -> PlanResult:
-    """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster."""
-    ctx = Context(model=model, workload=workload, cluster=cluster, solver=solver,
-                  num_gpus=num_gpus or cluster.num_gpus,
-                  global_batch=global_batch or workload.global_batch,
-                  cost=cost_model or default_cost_model())  # fmt: skip
+    """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster.
+
+    `orders`: which rank orders to search ("all" permutations, "standard", or "auto": all up
+    to AUTO_ALL_ORDERS_GPUS GPUs). `cost_model` defaults to parplan.evaluate."""
+    ctx = Context(
+        model=model,
+        workload=workload,
+        cluster=cluster,
+        solver=solver,
+        num_gpus=num_gpus or cluster.num_gpus,
+        orders=orders,
+        global_batch=global_batch or workload.global_batch,
+        cost=cost_model or default_cost_model(),
+    )
     _check_gpu_count(ctx)
     if deadline_days is not None:
-        return plan_deadline(ctx, deadline_days=deadline_days, top_k=top_k, progress=progress,
-                             train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
-    return plan_fixed(ctx, top_k=top_k, progress=progress, train_samples=train_samples,
-                      train_tokens=train_tokens)  # fmt: skip
+        return plan_deadline(
+            ctx,
+            deadline_days=deadline_days,
+            top_k=top_k,
+            progress=progress,
+            train_samples=train_samples,
+            train_tokens=train_tokens,
+        )
+    return plan_fixed(
+        ctx, top_k=top_k, progress=progress, train_samples=train_samples, train_tokens=train_tokens
+    )
 
 
 def _check_gpu_count(ctx: Context) -> None:
     if ctx.num_gpus > ctx.cluster.num_gpus:
-        raise SpecError(f"--gpus {ctx.num_gpus} exceeds the cluster: {ctx.cluster.nodes} nodes x "
-                        f"{ctx.cluster.gpus_per_node} GPUs = {ctx.cluster.num_gpus}")  # fmt: skip
+        raise SpecError(
+            f"--gpus {ctx.num_gpus} exceeds the cluster: {ctx.cluster.nodes} nodes x "
+            f"{ctx.cluster.gpus_per_node} GPUs = {ctx.cluster.num_gpus}"
+        )
 
 
-def plan_fixed(ctx: Context, *, top_k: int, progress: Progress | None,
-               train_samples: float | None, train_tokens: float | None) -> PlanResult:  # fmt: skip
+def plan_fixed(
+    ctx: Context,
+    *,
+    top_k: int,
+    progress: Progress | None,
+    train_samples: float | None,
+    train_tokens: float | None,
+) -> PlanResult:
     start = time.perf_counter()
     search, candidates = search_plans(ctx, top_k=top_k, progress=progress)
     seconds = time.perf_counter() - start
     first = search.best[0][1] if search.best else None
-    samples = first and train_samples_of(workload=ctx.workload, prediction=first,
-                                         train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
+    samples = first and train_samples_of(
+        workload=ctx.workload,
+        prediction=first,
+        train_samples=train_samples,
+        train_tokens=train_tokens,
+    )
     plans = [to_plan(e, samples=samples, global_batch=ctx.global_batch) for e in search.best]
     reason = None if plans else no_plan_reason(search, candidates=candidates, ctx=ctx).to_json()
     return PlanResult(
-        plans=plans, gpus=ctx.num_gpus, nodes=math.ceil(ctx.num_gpus / ctx.cluster.gpus_per_node),
+        plans=plans,
+        gpus=ctx.num_gpus,
+        nodes=math.ceil(ctx.num_gpus / ctx.cluster.gpus_per_node),
         global_batch=ctx.global_batch,
         time_to_train_days=plans[0].time_to_train_days if plans else None,
-        search=_stats(search, candidates=candidates, seconds=seconds, solver=ctx.solver),
+        search=_stats(
+            search,
+            candidates=candidates,
+            seconds=seconds,
+            solver=ctx.solver,
+            order_space=ctx.order_space,
+        ),
         infeasible=reason,
-    )  # fmt: skip
+    )
 
 
 # -------------------------------------------------------------------------- deadline
@@ -531,43 +736,83 @@ def node_grid(max_nodes: int) -> list[int]:
     return sorted(grid | {max_nodes})
 
 
-def plan_deadline(ctx: Context, *, deadline_days: float, top_k: int, progress: Progress | None,
-                  train_samples: float | None, train_tokens: float | None) -> PlanResult:  # fmt: skip
+def plan_deadline(
+    ctx: Context,
+    *,
+    deadline_days: float,
+    top_k: int,
+    progress: Progress | None,
+    train_samples: float | None,
+    train_tokens: float | None,
+) -> PlanResult:
     if train_samples is None and train_tokens is None and ctx.workload.train_samples is None:
-        raise SpecError("--deadline-days needs --train-samples or --train-tokens "
-                        "(or train_samples in the workload)")  # fmt: skip
+        raise SpecError(
+            "--deadline-days needs --train-samples or --train-tokens "
+            "(or train_samples in the workload)"
+        )
     start = time.perf_counter()
-    curve = size_curve(ctx, train_samples=train_samples, train_tokens=train_tokens,
-                       progress=progress)  # fmt: skip
+    curve = size_curve(
+        ctx, train_samples=train_samples, train_tokens=train_tokens, progress=progress
+    )
     try:
         chosen = solve_cluster_size(curve=curve, deadline_days=deadline_days, solver=ctx.solver)
     except Infeasible as err:
         return _deadline_failure(ctx, curve, err, deadline_days, time.perf_counter() - start)
-    result = plan_fixed(ctx.model_copy(update={"num_gpus": chosen.gpus}), top_k=top_k,
-                        progress=None, train_samples=train_samples, train_tokens=train_tokens)  # fmt: skip
+    result = plan_fixed(
+        ctx.model_copy(update={"num_gpus": chosen.gpus}),
+        top_k=top_k,
+        progress=None,
+        train_samples=train_samples,
+        train_tokens=train_tokens,
+    )
     search = result.search.model_copy(update={"seconds": round(time.perf_counter() - start, 3)})
-    return result.model_copy(update={"curve": curve, "deadline_days": deadline_days,
-                                     "search": search})  # fmt: skip
+    return result.model_copy(
+        update={"curve": curve, "deadline_days": deadline_days, "search": search}
+    )
 
 
-def size_curve(ctx: Context, *, train_samples: float | None, train_tokens: float | None,
-               progress: Progress | None) -> list[SizePoint]:  # fmt: skip
+def size_curve(
+    ctx: Context,
+    *,
+    train_samples: float | None,
+    train_tokens: float | None,
+    progress: Progress | None,
+) -> list[SizePoint]:
     """Best time-to-train for every grid size (None where no plan fits)."""
     grid = node_grid(ctx.cluster.nodes)
     points = []
     for k, nodes in enumerate(grid, start=1):
         sized = ctx.model_copy(update={"num_gpus": nodes * ctx.cluster.gpus_per_node})
-        result = plan_fixed(sized, top_k=1, progress=None, train_samples=train_samples,
-                            train_tokens=train_tokens)  # fmt: skip
+        result = plan_fixed(
+            sized, top_k=1, progress=None, train_samples=train_samples, train_tokens=train_tokens
+        )
         points.append(SizePoint(nodes=nodes, gpus=sized.num_gpus, days=result.time_to_train_days))
         if progress is not None:
             progress(k, len(grid))
     return points
 
 
-def _deadline_failure(ctx: Context, curve: list[SizePoint], err: Infeasible, deadline_days: float,
-                      seconds: float) -> PlanResult:  # fmt: skip
-    stats = SearchStats(seconds=round(seconds, 3), candidates=0, evaluated=0, pruned=0,
-                        pruned_by={}, solver=ctx.solver, ilp_solves=0, optimal=True)  # fmt: skip
-    return PlanResult(plans=[], gpus=0, nodes=0, global_batch=ctx.global_batch, curve=curve,
-                      deadline_days=deadline_days, search=stats, infeasible=err.to_json())  # fmt: skip
+def _deadline_failure(
+    ctx: Context, curve: list[SizePoint], err: Infeasible, deadline_days: float, seconds: float
+) -> PlanResult:
+    stats = SearchStats(
+        seconds=round(seconds, 3),
+        candidates=0,
+        evaluated=0,
+        pruned=0,
+        pruned_by={},
+        solver=ctx.solver,
+        ilp_solves=0,
+        order_space=ctx.order_space,
+        optimal=True,
+    )
+    return PlanResult(
+        plans=[],
+        gpus=0,
+        nodes=0,
+        global_batch=ctx.global_batch,
+        curve=curve,
+        deadline_days=deadline_days,
+        search=stats,
+        infeasible=err.to_json(),
+    )

@@ -67,6 +67,7 @@ class BlockProgram(Record):
     capacity_bytes: float
     layouts: dict[str, str] = Field(default_factory=dict)  # method -> sharded dim; default: method
     reshard_s: dict[str, float] = Field(default_factory=dict)  # "from->to" layout, per transition
+    per_group: bool = False  # True: one checkpoint mode per group (a multiple-choice knapsack)
 
 
 class GroupChoice(Record):
@@ -85,6 +86,12 @@ class BlockSolution(Record):
     reshard_time_s: float
     solver: str  # cbc | highs | presolve (unconstrained optimum already fits)
     solve_time_s: float
+
+    def ckpt_per_group(self) -> list[CkptMode]:
+        """One mode per group (valid when the program was solved with per_group=True)."""
+        modes = {c.group_index: c.ckpt for c in self.choices}
+        assert len(modes) == len(self.choices), "a group mixes modes"
+        return [modes[g] for g in sorted(modes)]
 
     def ckpt_per_block(self, group_counts: Sequence[int]) -> list[CkptMode]:
         """Per-block checkpoint list in model order (within a group: fastest modes first)."""
@@ -267,10 +274,10 @@ def _build_block_ilp(
     for g, count in enumerate(program.group_counts):
         prob += pulp.lpSum(v for i, v in n if i.group_index == g) == count, f"count_{g}"
     for k, (item, var) in enumerate(n):
-        prob += (
-            var <= program.group_counts[item.group_index] * x[item.block_type, item.method],
-            (f"link_{k}"),
-        )
+        count = program.group_counts[item.group_index]
+        prob += var <= count * x[item.block_type, item.method], f"link_{k}"
+        if program.per_group:  # n = count * b with b binary: the whole group or nothing
+            prob += var == count * prob.add_variable(f"b_{k}", cat="Binary"), f"whole_{k}"
     memory = pulp.lpSum(i.activation_bytes / GIB * v for i, v in n)
     cap_gib = (program.capacity_bytes - program.fixed_memory_bytes) / GIB
     prob += memory <= cap_gib, "memory"

@@ -182,3 +182,19 @@ def test_dsp_needs_factorized_blocks() -> None:
     s = StrategySpec(dp=1, sp=2, sp_method="dsp", global_batch=1)
     with pytest.raises(SpecError, match="needs spatial/temporal blocks"):
         predict(TINY, VIDEO, H100, s, 2)
+
+
+def test_per_block_checkpoint_list_sits_between_uniform_modes() -> None:
+    """SPEC_FORMAT: `ckpt` may list one mode per block; half full / half none costs in between."""
+    def run(ckpt) -> tuple[float, float]:
+        s = StrategySpec(dp=8, ckpt=ckpt, micro_batch=4, global_batch=256)
+        p = predict(load_model("dit-xl-2"), load_workload("imagenet-256"), H100, s, 8)
+        return p.step_time_s, p.memory_gib_per_gpu
+
+    (t_none, m_none), (t_full, m_full) = run("none"), run("full")
+    t_mix, m_mix = run(["full"] * 14 + ["none"] * 14)
+    assert t_none < t_mix < t_full
+    assert m_full < m_mix < m_none
+    assert (t_mix - t_none) == pytest.approx((t_full - t_none) / 2, rel=0.01)
+    with pytest.raises(SpecError, match="ckpt has 3 entries; give one per block \\(28\\)"):
+        run(["full"] * 3)

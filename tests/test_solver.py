@@ -56,7 +56,10 @@ def _best_given_methods(program: BlockProgram, methods: dict[str, str]) -> float
         zip(program.group_types, program.group_counts, strict=True)
     ):
         items = [i for i in program.items if i.group_index == g and i.method == methods[block_type]]
-        per_group.append([(items, c) for c in _compositions(count, len(items))])
+        splits = _compositions(count, len(items))
+        if program.per_group:  # the whole group in one mode
+            splits = [c for c in splits if max(c) == count]
+        per_group.append([(items, c) for c in splits])
     best = math.inf
     for split in itertools.product(*per_group):
         time_s = program.fixed_time_s + sum(
@@ -105,6 +108,7 @@ def block_programs(draw: st.DrawFn) -> BlockProgram:
         capacity_bytes=cap,
         layouts={"dsp_t": "frames", "dsp_s": "space", "ulysses": "seq", "ring": "seq"},
         reshard_s={"frames->space": draw(st.floats(0, 0.5)), "space->frames": 0.2},
+        per_group=draw(st.booleans()),
     )
 
 
@@ -138,6 +142,8 @@ def test_block_ilp_equals_brute_force(program: BlockProgram, solver: str) -> Non
     assert solution.step_time_s == pytest.approx(expected, rel=1e-6, abs=1e-9)
     assert solution.memory_bytes <= program.capacity_bytes * (1 + 1e-9)
     assert sum(c.blocks for c in solution.choices) == sum(program.group_counts)
+    if program.per_group:
+        assert len(solution.ckpt_per_group()) == len(program.group_counts)
 
 
 def _knapsack(cap_gib: float) -> BlockProgram:
