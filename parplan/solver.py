@@ -31,7 +31,7 @@ from typing import Literal
 import pulp
 from pydantic import BaseModel, ConfigDict, Field
 
-from parplan.errors import Infeasible
+from parplan.errors import SpecError, Infeasible
 from parplan.specs import GIB, CkptMode
 
 SolverName = Literal["cbc", "highs"]
@@ -323,7 +323,11 @@ def make_solver(solver: SolverName) -> pulp.LpSolver:
             warnings.simplefilter("ignore", DeprecationWarning)
             return pulp.PULP_CBC_CMD(msg=False)
     if solver == "highs":
-        return pulp.HiGHS(msg=False)
+        highs = pulp.HiGHS(msg=False)
+        if not highs.available():
+            raise SpecError("--solver highs needs the highspy package (pip install highspy); "
+                            "or use --solver cbc")  # fmt: skip
+        return highs
     raise ValueError(f"solver={solver!r}; allowed: cbc, highs")
 
 
