@@ -31,7 +31,7 @@ from typing import Literal
 import pulp
 from pydantic import BaseModel, ConfigDict, Field
 
-from parplan.errors import SpecError, Infeasible
+from parplan.errors import Infeasible, SpecError
 from parplan.specs import GIB, CkptMode
 
 SolverName = Literal["cbc", "highs"]
