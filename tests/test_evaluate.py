@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from parplan.specs import (
     load_workload,
 )
 
-CASES = "../shared/validation/public_cases.yaml"
+CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 H100 = load_cluster("h100-dgx-ndr400")
 TINY = load_model({
     "name": "tiny-video-dit", "hidden": 512, "heads": 8, "blocks": [{"type": "full", "count": 4}],
@@ -92,6 +94,8 @@ def test_more_bandwidth_never_slower(strategy: StrategySpec, factor: float) -> N
 
 
 def _case_pairs() -> list[tuple]:
+    if not CASES.exists():
+        return []
     cases = {c.id: c for c in load_validation_cases(CASES)}
     pairs = []
     for size in ("22b", "175b", "530b", "1t"):
@@ -100,7 +104,8 @@ def _case_pairs() -> list[tuple]:
     return pairs
 
 
-@pytest.mark.parametrize(("selective", "full"), _case_pairs(), ids=["22b", "175b", "530b", "1t"])
+@pytest.mark.skipif(not CASES.exists(), reason="../shared/validation absent")
+@pytest.mark.parametrize(("selective", "full"), _case_pairs(), ids=["22b", "175b", "530b", "1t"][: len(_case_pairs())])
 def test_selective_recompute_beats_full(selective, full) -> None:
     """Korthikanti et al. 2022 Table 5: selective recompute + SP is faster than full recompute."""
     def step(case) -> float:
