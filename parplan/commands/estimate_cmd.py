@@ -112,7 +112,8 @@ def _ff_parameters() -> list[inspect.Parameter]:
 
 
 def estimate(**flags: Any) -> None:
-    """Month-long GPU counts: the seed's Sora chain, or FLOP-only training/inference estimates."""
+    """Month-long GPU counts: the seed's Sora chain (--factorial-funds), a bottom-up training
+    estimate through the planner (--model ... --deadline-days), or inference (--inference)."""
     if flags["factorial_funds_mode"]:
         result = factorial_funds(_ff_inputs(flags))
         _emit(result.model_dump(), flags["json_out"], lambda: _ff_table(result))
