@@ -7,6 +7,7 @@ line on stderr and exit code 2; `--debug` (before the subcommand) shows the trac
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -34,10 +35,16 @@ def _root(
 register_all(app)
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the Typer app, mapping SpecError to exit 2 with one line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if not debug:
+        warnings.formatwarning = _one_line_warning
     try:
         code = app(args=args, standalone_mode=False)
     except SpecError as err:
