@@ -141,5 +141,5 @@ def test_bad_collective_flags_exit_2(capsys, argv: list[str], match: str) -> Non
 
 
 def test_cluster_num_gpus_over_size_exits_2(capsys) -> None:
-    assert main(["cluster", "cpu-local", "--num-gpus", "4"]) == 2
-    assert "num_gpus=4 exceeds cluster 'cpu-local'" in capsys.readouterr().err
+    assert main(["cluster", "h800-ib", "--num-gpus", "4096"]) == 2
+    assert "num_gpus=4096 exceeds cluster 'h800-ib'" in capsys.readouterr().err

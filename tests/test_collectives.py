@@ -145,12 +145,14 @@ def test_singleton_groups_cost_nothing() -> None:
 
 
 def test_loopback_tier_and_calibrated_efficiency() -> None:
-    est = estimate_collective(
-        topo_of("cpu-local"), op="all_reduce", groups=[[0, 1]], buffer_bytes=1e9
-    )
+    """Two ranks on one host: ring all-reduce = 2 steps of latency + S / bandwidth (the spec's own
+    numbers, since `parplan calibrate` rewrites cpu-local.yaml)."""
+    loopback = {"gbyte_per_s_per_gpu": 2.0, "latency_us": 50.0}
+    plain = topo_of("cpu-local", intra_node=loopback, efficiency=None)
+    est = estimate_collective(plain, op="all_reduce", groups=[[0, 1]], buffer_bytes=1e9)
     assert est.bottleneck.tier == "loopback"
     assert est.time_s == pytest.approx(1e9 / 2e9 + 2 * 50e-6)
-    calibrated = topo_of("cpu-local", efficiency={"collective_bus": 0.5})
+    calibrated = topo_of("cpu-local", intra_node=loopback, efficiency={"collective_bus": 0.5})
     slower = estimate_collective(calibrated, op="all_reduce", groups=[[0, 1]], buffer_bytes=1e9)
     assert slower.bandwidth_time_s == pytest.approx(2 * est.bandwidth_time_s)
 

@@ -1,7 +1,8 @@
 """parplan smoke on 4 gloo ranks: numerics vs one process, bytes vs hand counts and the cost model.
 
-Tiny DiT: 2 full blocks, hidden 64, 4 heads, 256 tokens, batch 1 per DP rank, fp32, so one
-full-sequence activation is X = 256 * 64 * 4 B = 65,536 B. Hand counts per rank per step follow
+Tiny DiT (passed explicitly: smoke's default size is larger, for the time check): 2 full blocks,
+hidden 64, 4 heads, 256 tokens, batch 1 per DP rank, fp32, so one full-sequence activation is
+X = 256 * 64 * 4 B = 65,536 B. Hand counts per rank per step follow
 docs/smoke.md ("Collectives each layout issues"); P = parameters per rank, 4 B each.
 Each run costs 10-20 s on the 2-core box (DeepSpeed's import dominates the Ulysses ones).
 """
@@ -21,6 +22,7 @@ from parplan.smoke import SmokeConfig, SmokeFailure, build_strategy, run_smoke  
 
 pytestmark = pytest.mark.distributed
 
+TINY = {"hidden": 64, "heads": 4, "tokens": 256}
 X = 256 * 64 * 4
 BLOCKS = 2
 TOLERANCE = 1e-5  # fp32, same math in a different order
@@ -32,7 +34,7 @@ def _params(strategy: dict) -> int:
     from parplan.smoke.model import build_model
     from parplan.smoke.parallel import tp_shard_dim
 
-    model = build_model(Cfg())
+    model = build_model(Cfg(**TINY))
     tp = strategy.get("tp", 1)
     return sum(
         p.numel() // (tp if tp_shard_dim(name) is not None else 1)
@@ -85,7 +87,8 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_layout_matches_one_process_and_byte_counts(name: str) -> None:
     strategy = CASES[name]
-    report = run_smoke(SmokeConfig(nproc=4, strategy=build_strategy(**strategy), steps=2))
+    cfg = SmokeConfig(nproc=4, strategy=build_strategy(**strategy), steps=2, **TINY)
+    report = run_smoke(cfg)
     assert report["max_abs_err_output"] <= TOLERANCE
     assert report["max_abs_err_grad"] <= TOLERANCE
     assert report["bytes_measured_per_rank"] == [hand_bytes(strategy)] * 4
@@ -98,7 +101,7 @@ def test_dsp_switches_between_spatial_and_temporal_blocks() -> None:
     """S, T, S, T sharded on frames: switches at 3 block boundaries + 1 back = 4 a2a of X/p."""
     cfg = SmokeConfig(
         nproc=4, strategy=build_strategy(sp=4, sp_method="dsp"), steps=2, frames=4,
-        blocks=("spatial", "temporal", "spatial", "temporal"), cross_attention=True,
+        blocks=("spatial", "temporal", "spatial", "temporal"), cross_attention=True, **TINY,
     )  # fmt: skip
     report = run_smoke(cfg)
     assert report["max_abs_err_output"] <= TOLERANCE
@@ -137,7 +140,7 @@ def test_failing_rank_stops_every_rank(mode: str, nproc: int, strategy: dict, me
     before = set(_children(os.getpid()))
     cfg = SmokeConfig(
         nproc=nproc, strategy=build_strategy(**strategy), steps=3, fail_rank=2,
-        fail_mode=mode, timeout_s=60,
+        fail_mode=mode, timeout_s=60, **TINY,
     )  # fmt: skip
     start = time.monotonic()
     with pytest.raises(SmokeFailure, match=message):

@@ -70,6 +70,7 @@ def _coords(rank: int, s: StrategySpec) -> tuple[int, int, int]:
 
 def _members(s: StrategySpec) -> dict[str, list[list[int]]]:
     """For each dimension, the rank lists of all its groups (every rank builds every group)."""
+
     def rank(t: int, p: int, d: int) -> int:
         return t + s.tp * (p + s.sp * d)
 
@@ -92,18 +93,23 @@ def _members(s: StrategySpec) -> dict[str, list[list[int]]]:
 
 
 def build_grid(rank: int, s: StrategySpec) -> Grid:
-    """Create every process group in the same order on all ranks; keep the ones holding `rank`."""
+    """Create every process group in the same order on all ranks; keep the ones holding `rank`.
+
+    Groups with the same members are created once (gloo connects every pair of a new group,
+    which costs seconds on two cores); size-1 groups are None.
+    """
+    made: dict[tuple[int, ...], dist.ProcessGroup] = {}
     groups: dict[str, dist.ProcessGroup | None] = {}
     sizes: dict[str, int] = {}
     for dim, lists in _members(s).items():
-        sizes[dim] = len(lists[0])
-        groups[dim] = None
-        for members in lists:
-            if len(members) == 1:
-                continue
-            group = dist.new_group(members)
-            if rank in members:
-                groups[dim] = group
+        sizes[dim], groups[dim] = len(lists[0]), None
+        if dim in ("ulysses", "ring") and s.sp_method != "usp":
+            continue
+        for members in map(tuple, lists):
+            if len(members) > 1 and members not in made:
+                made[members] = dist.new_group(list(members))
+            if rank in members and len(members) > 1:
+                groups[dim] = made[members]
     tp_rank, sp_rank, dp_rank = _coords(rank, s)
     return Grid(rank, tp_rank, sp_rank, dp_rank, groups, sizes)
 
@@ -115,7 +121,9 @@ def group_size(group: dist.ProcessGroup | None) -> int:
 # ------------------------------------------------------------------- autograd collectives
 
 
-def _all_to_all(x: torch.Tensor, group: dist.ProcessGroup, scatter: int, gather: int) -> torch.Tensor:
+def _all_to_all(
+    x: torch.Tensor, group: dist.ProcessGroup, scatter: int, gather: int
+) -> torch.Tensor:
     p = dist.get_world_size(group)
     send = torch.stack(x.chunk(p, dim=scatter), dim=0).contiguous()
     recv = torch.empty_like(send)

@@ -46,9 +46,12 @@ class SmokeConfig(BaseModel):
     backend: Literal["gloo", "nccl"] = "gloo"
     strategy: StrategySpec = StrategySpec()
     blocks: tuple[SmokeBlock, ...] = ("full", "full")
-    hidden: int = Field(64, gt=0)
+    # Default size: big enough that a step is GEMM and attention work, not per-op and per-call
+    # overheads, so the time check is meaningful (docs/smoke.md "Step time"); the byte and
+    # numerics tests pass a tiny size explicitly (tests/test_smoke_distributed.py).
+    hidden: int = Field(256, gt=0)
     heads: int = Field(4, gt=0)
-    tokens: int = Field(256, gt=0)  # per sample: frames * tokens_per_frame
+    tokens: int = Field(2048, gt=0)  # per sample: frames * tokens_per_frame
     frames: int = Field(1, gt=0)
     cross_attention: bool = False
     text_tokens: int = Field(16, ge=0)
@@ -148,12 +151,8 @@ def validate(cfg: SmokeConfig) -> None:
         f"dp*tp*sp*pp = {s.dp}*{s.tp}*{s.sp}*{s.pp} = {s.world_size}, but --nproc is {cfg.nproc}",
     )
     _check(s.pp == 1, f"pp={s.pp}: smoke runs no pipeline parallelism (pp must be 1)")
-    _check(
-        cfg.hidden % cfg.heads == 0, f"heads={cfg.heads} must divide hidden={cfg.hidden}"
-    )
-    _check(
-        cfg.tokens % cfg.frames == 0, f"frames={cfg.frames} must divide tokens={cfg.tokens}"
-    )
+    _check(cfg.hidden % cfg.heads == 0, f"heads={cfg.heads} must divide hidden={cfg.hidden}")
+    _check(cfg.tokens % cfg.frames == 0, f"frames={cfg.frames} must divide tokens={cfg.tokens}")
     _check(s.zero in (0, 2), f"zero={s.zero}: smoke implements zero 0 and 2 only")
     _check(
         not (s.tp > 1 and s.sp > 1),

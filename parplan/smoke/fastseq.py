@@ -22,7 +22,9 @@ def _project(chunk: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> list[tor
     return [F.linear(chunk, w, b) for w, b in ((wq, bq), (wk, bk), (wv, bv))]
 
 
-def _dx(grads: list[torch.Tensor], weights: tuple[torch.Tensor, ...], chunk: int, p: int) -> torch.Tensor:
+def _dx(
+    grads: list[torch.Tensor], weights: tuple[torch.Tensor, ...], chunk: int, p: int
+) -> torch.Tensor:
     """This rank's partial input gradient for token chunk `chunk` (its heads only)."""
     wq, _, wk, _, wv, _ = weights
     dq, dk, dv = (g.chunk(p, dim=1)[chunk] for g in grads)

@@ -26,7 +26,9 @@ from torch import nn
 from parplan.smoke.config import IN_CHANNELS, SmokeConfig
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_type: str, frames: int) -> torch.Tensor:
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_type: str, frames: int
+) -> torch.Tensor:
     """Softmax attention of (b, n, h, dh) tensors laid out frame-major with `frames` frames."""
     b, n, h, dh = q.shape
     if block_type == "full":
@@ -119,6 +121,7 @@ class SmokeDiT(nn.Module):
         for index, block in enumerate(self.blocks):
             x = mixer.enter_block(index, block.block_type, x)
             x = block(x, c, text, mixer)
+        x = mixer.leave_blocks(x)
         shift, scale = self.final_modulation(F.silu(c)).unsqueeze(1).chunk(2, dim=-1)
         return self.final(modulate(x, shift, scale))
 
@@ -134,6 +137,9 @@ class Mixer:
         self.frames = frames  # frames in the local (b, n, d) layout
 
     def enter_block(self, index: int, block_type: str, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def leave_blocks(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
     def self_attention(self, blk: DiTBlock, h: torch.Tensor) -> torch.Tensor:

@@ -112,7 +112,9 @@ class UlyssesMixer(ShardedMixer):
         local = _RingLocalAttention(ring) if ring is not None else _LocalAttention()
         group = grid.group("ulysses") if usp else grid.group("sp")
         self.label = "ulysses"
-        self.attn = DistributedAttention(local, group, scatter_idx=2, gather_idx=1) if group else None
+        self.attn = (
+            DistributedAttention(local, group, scatter_idx=2, gather_idx=1) if group else None
+        )
         self.local = local
 
     def self_attention(self, blk: DiTBlock, h: torch.Tensor) -> torch.Tensor:
@@ -161,9 +163,13 @@ class DspMixer(Mixer):
 
     def __init__(self, cfg: SmokeConfig, grid: Grid) -> None:
         super().__init__(cfg.frames)
-        self.group, self.index, self.parts = grid.group("sp"), grid.group_rank("sp"), grid.size("sp")
+        self.group, self.index, self.parts = (
+            grid.group("sp"),
+            grid.group_rank("sp"),
+            grid.size("sp"),
+        )
         self.total_frames, self.positions = cfg.frames, cfg.tokens_per_frame
-        self.layout = self._needs(cfg.blocks[0])
+        self.first = self.layout = self._needs(cfg.blocks[0])
         self.frames = self._local_frames()
 
     @staticmethod
@@ -182,8 +188,15 @@ class DspMixer(Mixer):
     def enter_block(self, index: int, block_type: str, x: torch.Tensor) -> torch.Tensor:
         need = self._needs(block_type)
         if index == 0:  # every forward starts in the first block's layout (see `shard`)
-            self.layout = need
+            self.first = self.layout = need
             self.frames = self._local_frames()
+        return self._switch(x, need)
+
+    def leave_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to the entry layout, as Open-Sora's DSP returns the sequence sharded on frames."""
+        return self._switch(x, self.first)
+
+    def _switch(self, x: torch.Tensor, need: str) -> torch.Tensor:
         if need == self.layout:
             return x
         b, d = x.shape[0], x.shape[-1]

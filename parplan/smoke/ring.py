@@ -6,6 +6,10 @@ outputs merge with log-sum-exp rescaling (online softmax). Backward (ring_flash_
 `ring_flash_attn_backward`): K/V circulate again (p−1 sends) and the packed [dK; dV]
 accumulators travel with them, one more hop at the end to reach their owner (p sends).
 Non-causal (DiT), so no zigzag load balancing is needed.
+On CPU each block runs PyTorch's fused flash kernel (`_scaled_dot_product_flash_attention_for_cpu`
+and its backward, which take the global output and log-sum-exp as ring-flash-attn's
+`_flash_attn_backward` does), so a ring block costs what a flash-attention block costs (the
+cost model's assumption); on other devices the explicit matmul path below is used.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from parplan.smoke.comm import comm_label, ring_exchange, wait_all
 
 def _block_forward(q, k, v, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(b, h, n, dh) attention of q against one K/V block: output and log-sum-exp (b, h, n)."""
+    if q.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, scale=scale)
+        return out, lse
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale
     lse = torch.logsumexp(scores, dim=-1)
     return torch.matmul(torch.exp(scores - lse.unsqueeze(-1)), v), lse
@@ -29,8 +36,12 @@ def _merge(out, lse, block_out, block_lse) -> tuple[torch.Tensor, torch.Tensor]:
     return out + block_out * torch.exp(block_lse - new_lse).unsqueeze(-1), new_lse
 
 
-def _block_backward(q, k, v, out_grad, lse, delta, scale: float):
-    """Gradients of one K/V block given the final lse and delta = rowsum(dO * O)."""
+def _block_backward(q, k, v, out, out_grad, lse, delta, scale: float):
+    """Gradients of one K/V block given the final output, lse and delta = rowsum(dO * O)."""
+    if q.device.type == "cpu":
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            out_grad, q, k, v, out, lse, 0.0, False, scale=scale
+        )
     probs = torch.exp(torch.matmul(q, k.transpose(-1, -2)) * scale - lse.unsqueeze(-1))
     dv = torch.matmul(probs.transpose(-1, -2), out_grad)
     dscores = probs * (torch.matmul(out_grad, v.transpose(-1, -2)) - delta.unsqueeze(-1))
@@ -55,7 +66,9 @@ class RingAttention(torch.autograd.Function):
                     next_kv, works = ring_exchange(kv, group)
             block_k, block_v = kv.chunk(2, dim=-1)
             block_out, block_lse = _block_forward(q, block_k, block_v, scale)
-            out, lse = (block_out, block_lse) if out is None else _merge(out, lse, block_out, block_lse)
+            out, lse = (
+                (block_out, block_lse) if out is None else _merge(out, lse, block_out, block_lse)
+            )
             wait_all(works)
             if step + 1 < p:
                 kv = next_kv
@@ -69,7 +82,7 @@ class RingAttention(torch.autograd.Function):
         group, scale = ctx.group, q.shape[-1] ** -0.5
         p = dist.get_world_size(group)
         out_grad = out_grad.contiguous()
-        delta = (out_grad * out).sum(dim=-1)
+        delta = None if q.device.type == "cpu" else (out_grad * out).sum(dim=-1)
         kv = torch.cat([k, v], dim=-1)
         dq = torch.zeros_like(q)
         dkv, dkv_works, kv_works = None, [], []
@@ -78,7 +91,7 @@ class RingAttention(torch.autograd.Function):
                 with comm_label("ring.kv"):
                     next_kv, kv_works = ring_exchange(kv, group)
             block_k, block_v = kv.chunk(2, dim=-1)
-            bdq, bdk, bdv = _block_backward(q, block_k, block_v, out_grad, lse, delta, scale)
+            bdq, bdk, bdv = _block_backward(q, block_k, block_v, out, out_grad, lse, delta, scale)
             dq += bdq
             block_dkv = torch.cat([bdk, bdv], dim=-1)
             wait_all(dkv_works)

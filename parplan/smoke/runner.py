@@ -41,7 +41,9 @@ def run_smoke(cfg: SmokeConfig) -> dict:
             _supervise(ctx.processes, Path(workdir), cfg.timeout_s)
         finally:
             _terminate(ctx.processes)
-        results = [json.loads((Path(workdir) / f"rank{r}.json").read_text()) for r in range(cfg.nproc)]
+        results = [
+            json.loads((Path(workdir) / f"rank{r}.json").read_text()) for r in range(cfg.nproc)
+        ]
     return summarize(cfg, results)
 
 
@@ -97,7 +99,7 @@ def summarize(cfg: SmokeConfig, results: list[dict]) -> dict:
 
     calls, calls_note = predicted_calls(cfg)
     step_pred, time_note = predicted_step_time(cfg)
-    per_step = [max(steps) for steps in zip(*(r["step_times_s"] for r in results))]
+    per_step = [max(steps) for steps in zip(*(r["step_times_s"] for r in results), strict=True)]
     bytes_per_rank = [r["bytes"] for r in results]
     predicted = _predicted_bytes(calls)
     notes = [n for n in (calls_note, time_note) if n]
@@ -107,9 +109,14 @@ def summarize(cfg: SmokeConfig, results: list[dict]) -> dict:
     return {
         "strategy": cfg.strategy.model_dump(mode="json"),
         "nproc": cfg.nproc,
-        "model": {"blocks": list(cfg.blocks), "hidden": cfg.hidden, "heads": cfg.heads,
-                  "tokens": cfg.tokens, "frames": cfg.frames,
-                  "cross_attention": cfg.cross_attention},  # fmt: skip
+        "model": {
+            "blocks": list(cfg.blocks),
+            "hidden": cfg.hidden,
+            "heads": cfg.heads,
+            "tokens": cfg.tokens,
+            "frames": cfg.frames,
+            "cross_attention": cfg.cross_attention,
+        },  # fmt: skip
         "max_abs_err_output": max(r["max_abs_err_output"] for r in results),
         "max_abs_err_grad": max(r["max_abs_err_grad"] for r in results),
         "max_abs_grad": max(r["max_abs_grad"] for r in results),

@@ -72,6 +72,13 @@ def _expected_grads(model: torch.nn.Module, ref_grads: dict) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def _device(rank: int, backend: str) -> torch.device:
+    """nccl: one GPU per rank (untested here: no multi-GPU machine); gloo: CPU."""
+    if backend == "nccl":
+        return torch.device(f"cuda:{rank % max(torch.cuda.device_count(), 1)}")
+    return torch.device("cpu")
+
+
 def _maybe_fail(cfg: SmokeConfig, rank: int, step: int) -> None:
     if cfg.fail_rank != rank or step != min(1, cfg.steps - 1):
         return
@@ -82,7 +89,7 @@ def _maybe_fail(cfg: SmokeConfig, rank: int, step: int) -> None:
 
 def _run(rank: int, cfg: SmokeConfig) -> dict:
     s = cfg.strategy
-    device = torch.device(f"cuda:{rank % max(torch.cuda.device_count(), 1)}") if cfg.backend == "nccl" else torch.device("cpu")
+    device = _device(rank, cfg.backend)
     grid = build_grid(rank, s)
     model = build_model(cfg)
     batch = make_batch(cfg)
@@ -93,7 +100,7 @@ def _run(rank: int, cfg: SmokeConfig) -> dict:
     local_model.to(device)
     mixer = build_mixer(cfg, grid)
     mine = {k: v.to(device) for k, v in _batch_slice(batch, grid.dp_rank, s.micro_batch).items()}
-    x = mixer.shard(mine["x"])
+    x, target = mixer.shard(mine["x"]), mixer.shard(mine["target"])
     text = mine["text"].requires_grad_(cfg.cross_attention)  # as if from a trainable embedder
     ref_mine = _batch_slice({"out": ref_out}, grid.dp_rank, s.micro_batch)["out"].to(device)
     sync = GradSync(local_model, grid, s.zero, replicated_over_tp=s.megatron_sp and s.tp > 1)
@@ -106,14 +113,15 @@ def _run(rank: int, cfg: SmokeConfig) -> dict:
             counter.reset()
             counter.phase = "fwd"
             out = local_model(x, mine["c"], text, mixer)
-            target = mixer.shard(mine["target"])  # DSP may end in another layout than it began
             loss = loss_fn(out, target, ref_out.numel())
             _maybe_fail(cfg, rank, step)
             counter.phase = "bwd"
             loss.backward()
             sync.reduce(counter)
             if step == 0:
-                errors = _errors(out, mixer.shard(ref_mine), sync, _expected_grads(local_model, ref_grads))
+                errors = _errors(
+                    out, mixer.shard(ref_mine), sync, _expected_grads(local_model, ref_grads)
+                )
             sync.step(LEARNING_RATE)
         times.append(time.perf_counter() - start)
         local_model.zero_grad(set_to_none=True)
