@@ -43,8 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the Typer app, mapping SpecError to exit 2 with one line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    previous = warnings.formatwarning
     if not debug:
         warnings.formatwarning = _one_line_warning
+    try:
+        return _run(args, debug=debug)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(args: list[str], *, debug: bool) -> int:
     try:
         code = app(args=args, standalone_mode=False)
     except SpecError as err:
