@@ -134,8 +134,9 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         )
         for a in block.attention
     )
-    rep_div = s.sp * (s.tp if s.megatron_sp else 1)
-    elem_bytes = _elementwise_bytes_per_token(inp.model, block, shape) * shape.rows * b / rep_div
+    stream, act = _elementwise_bytes_per_token(inp.model, block, shape)
+    rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
+    elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
     elementwise_s = device.memory_bound_s(
         bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER * shape.sublayers
     )
@@ -156,7 +157,9 @@ def _padded_head_dim(head_dim: int) -> int:
     return -(-head_dim // 32) * 32
 
 
-def _elementwise_bytes_per_token(model: ModelSpec, block: BlockCost, shape: BlockShape) -> float:
+def _elementwise_bytes_per_token(
+    model: ModelSpec, block: BlockCost, shape: BlockShape
+) -> tuple[float, float]:
     """Memory-bound traffic of one block per token, forward. GPT blocks follow Megatron's fused
     kernels (LayerNorm r+w d, fused bias-dropout-add r 2d + w d: 5d per sublayer; bias-GeLU r+w
     of the FFN width: flops.elementwise_elems_per_token). DiT blocks run as eager PyTorch (DiT,
@@ -166,14 +169,14 @@ def _elementwise_bytes_per_token(model: ModelSpec, block: BlockCost, shape: Bloc
     which runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast op
     reference: layer_norm is an fp32 op; an fp32 + 16-bit add promotes to fp32), so the
     residual-stream traffic is 4 bytes per element whatever the GEMM precision; the GELU runs on
-    the 16-bit FC1 output."""
+    the 16-bit FC1 output. Returns (residual-stream bytes, FFN-activation bytes) per token."""
     e = shape.element_bytes
+    act = (3 if model.mlp == "swiglu" else 2) * model.ffn * e
     if model.family == "gpt":
-        return block.elementwise_bytes_per_token * e / 2
-    d, ffn = model.hidden, model.ffn
-    act = (3 if model.mlp == "swiglu" else 2) * ffn
+        return block.elementwise_bytes_per_token * e / 2 - act, act
+    d = model.hidden
     stream = 11 * d * (shape.self_attentions + 1) + 3 * d * int(shape.cross_attention)
-    return stream * max(e, AUTOCAST_STREAM_BYTES) + act * e
+    return stream * max(e, AUTOCAST_STREAM_BYTES), act
 
 
 def _qkv_share(model: ModelSpec) -> float:
