@@ -50,7 +50,8 @@ class ComputeParts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     gemm_s: float
-    attention_s: float
+    attention_s: float  # every attention of the block (self and cross)
+    self_attention_s: float  # the self-attentions alone (what ring P2P overlaps with)
     elementwise_s: float
     qkv_gemm_s: float  # the QKV projection alone (what FastSeq / Ulysses-bwd overlap with)
 
@@ -82,6 +83,7 @@ def resolve(
     geometry = token_geometry(model, workload)
     check_strategy(model=model, geometry=geometry, strategy=strategy, num_gpus=gpus)
     layout = make_layout(model=model, workload=workload, strategy=strategy, num_gpus=gpus)
+    strategy = strategy.model_copy(update={"global_batch": layout.global_batch})
     return Inputs(
         model=model,
         workload=workload,
@@ -125,15 +127,16 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
         kernels=shape.sublayers * 2,
     )
-    attention_s = sum(
-        device.attention_s(
+    attention = {
+        id(a): device.attention_s(
             flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
             / attention_length_factor(a.kv_len // s.ring_degree),
             bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
             kernels=s.ring_degree,
         )
         for a in block.attention
-    )
+    }
+    self_attention_s = sum(attention[id(a)] for a in block.attention if a.kind != "cross")
     stream, act = _elementwise_bytes_per_token(inp.model, block, shape)
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
     elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
@@ -142,7 +145,8 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     )
     return ComputeParts(
         gemm_s=gemm_s,
-        attention_s=attention_s,
+        attention_s=sum(attention.values()),
+        self_attention_s=self_attention_s,
         elementwise_s=elementwise_s,
         qkv_gemm_s=gemm_s * _qkv_share(inp.model),
     )
@@ -215,14 +219,19 @@ def _sp_calls(
 ) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
     s = inp.strategy
     method, p = s.sp_method, s.sp
+    # Under Megatron TP each rank holds heads/tp: the head-split tensors (q, k, v, attention
+    # output) are 1/tp of X; the layer input x that FastSeq gathers and DSP switches is whole.
+    heads = shape.model_copy(
+        update={"hidden": shape.hidden // s.tp, "kv_width": shape.kv_width // s.tp}
+    )
     if method == "ulysses" or (method == "dsp" and shape.block_type not in _FACTORIZED):
-        return ulysses_calls(shape, degree=p, dim="sp")
+        return ulysses_calls(heads, degree=p, dim="sp")
     if method == "ring":
-        return ring_calls(shape, degree=p, dim="sp")
+        return ring_calls(heads, degree=p, dim="sp")
     if method == "fastseq":
-        return fastseq_calls(shape, degree=p)
+        return fastseq_calls(shape, degree=p, tp=s.tp)
     if method == "usp":
-        return usp_calls(shape, ulysses=s.ulysses, ring=s.ring)
+        return usp_calls(heads, ulysses=s.ulysses, ring=s.ring)
     if method == "dsp":
         return dsp_switch_calls(shape, degree=p, switches=dsp_switches)
     return [], []

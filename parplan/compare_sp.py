@@ -31,7 +31,7 @@ class SpRow(BaseModel):
     reason: str = ""
     step_time_s: float | None = None
     exposed_comm_s: float | None = None
-    sp_comm_s: float | None = None
+    sp_exposed_comm_s: float | None = None
     comm_bytes_per_gpu_per_layer_fwd: float | None = None
     memory_gib_per_gpu: float | None = None
     fits: bool | None = None
@@ -75,7 +75,7 @@ def compare_row(
         reason="" if pred.fits else f"needs {pred.memory_gib_per_gpu:.1f} GiB per GPU",
         step_time_s=pred.step_time_s,
         exposed_comm_s=pred.breakdown.exposed_comm_s,
-        sp_comm_s=pred.breakdown.exposed_comm_by_dim_s.get("sp", 0.0),
+        sp_exposed_comm_s=pred.breakdown.exposed_comm_by_dim_s.get("sp", 0.0),
         comm_bytes_per_gpu_per_layer_fwd=fwd_bytes,
         memory_gib_per_gpu=pred.memory_gib_per_gpu,
         fits=pred.fits,
@@ -147,6 +147,6 @@ def _crossover_sentence(prev: SpRow, best: SpRow, rows: list[SpRow]) -> str:
         why = (
             f"{_label(best)} sends {best.comm_bytes_per_gpu_per_layer_fwd / 1e6:.1f} MB per layer "
             f"forward vs {old_here.comm_bytes_per_gpu_per_layer_fwd / 1e6:.1f} MB, and exposes "
-            f"{best.sp_comm_s:.3g} s of SP communication per step vs {old_here.sp_comm_s:.3g} s"
+            f"{best.sp_exposed_comm_s:.3g} s of SP communication per step vs {old_here.sp_exposed_comm_s:.3g} s"
         )
     return f"at {where} the fastest method changes from {_label(prev)} to {_label(best)}: {why}"

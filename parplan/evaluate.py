@@ -46,6 +46,7 @@ from parplan.strategies.dp import dp_step_calls
 from parplan.strategies.fastseq import fastseq_extra_activation_bytes
 from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
 from parplan.strategies.ring import ring_kv_buffer_bytes
+from parplan.strategies.tp import tp_replicated_grad_calls
 
 ADAM_BYTES_PER_PARAM = 28  # r/w fp32 master, m, v (24) + grad read + 16-bit weight write (4)
 CROSS_ENTROPY_BYTES_PER_LOGIT = 48  # fp32 passes over the logits, fwd + bwd (see _cross_entropy_s)
@@ -82,11 +83,20 @@ def evaluate_blocks(inp: Inputs, comm: CommModel, device: Device) -> list[BlockR
     return results
 
 
+def recomputed(call: CollectiveCall, ckpt: str) -> bool:
+    """Does recomputing a block under `ckpt` issue this forward collective again? Full recompute
+    repeats the forward's TP/SP collectives (Megatron recomputes them too) but not ZeRO-3's
+    parameter gathers (FSDP/DeepSpeed recompute with the parameters gathered for backward);
+    selective recompute of ring attention circulates K/V again."""
+    if call.phase != "fwd":
+        return False
+    if ckpt == "full":
+        return not call.label.startswith("zero3.")
+    return ckpt == "selective" and call.label.startswith("ring.")
+
+
 def _recompute_comm_s(result: BlockResult, ckpt: str) -> float:
-    """Full recompute repeats the forward TP/SP collectives (Megatron recomputes them too)."""
-    if ckpt != "full":
-        return 0.0
-    return sum(e.exposed_s for e in result.exposed if e.timed.call.phase == "fwd")
+    return sum(e.exposed_s for e in result.exposed if recomputed(e.timed.call, ckpt))
 
 
 def block_step_time(result: BlockResult, ckpt: str) -> tuple[float, float]:
@@ -161,7 +171,7 @@ def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list
     items = []
     for r in blocks:
         for (mode, blocks_in_mode), x in itertools.product(_mix(inp, r), r.exposed):
-            repeat = 2 if (mode == "full" and x.timed.call.phase == "fwd") else 1
+            repeat = 2 if recomputed(x.timed.call, mode) else 1
             n = m * blocks_in_mode * repeat
             items.append(_item(x.timed, total_s=n * x.timed.time_s, exposed_s=n * x.exposed_s, per_mb=True))
     for call in _microbatch_calls(inp):
@@ -172,7 +182,11 @@ def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list
     for call in _dp_calls(inp):
         t = comm.time(call)
         window = windows.get(call.label, _bwd_window(blocks))
-        items.append(_item(t, total_s=t.time_s, exposed_s=step_exposed(t, window_s=window, buckets=buckets), per_mb=False))
+        exposed = step_exposed(t, window_s=window, buckets=buckets)
+        items.append(_item(t, total_s=t.time_s, exposed_s=exposed, per_mb=False))
+    for call in _tp_step_calls(inp):
+        t = comm.time(call)
+        items.append(_item(t, total_s=t.time_s, exposed_s=t.time_s, per_mb=False))
     return items
 
 
@@ -210,9 +224,11 @@ def _bwd_window(blocks: list[BlockResult]) -> float:
 
 
 def _embed_s(inp: Inputs, device: Device) -> float:
-    """Embedders and output head (patchify, timestep/text MLPs, vocab head): fwd + bwd."""
+    """Embedders and output head (patchify, timestep/text MLPs, vocab head): fwd + bwd. GPT's
+    vocabulary head is TP-split; DiT embedders are replicated on every TP rank (stage_params)."""
     s = inp.strategy
-    flops = inp.cost.embed_flops * s.micro_batch / (s.tp * s.sp) * (1 + GEMM_BWD_OVER_FWD)
+    tp_split = s.tp if inp.model.family == "gpt" else 1
+    flops = inp.cost.embed_flops * s.micro_batch / (tp_split * s.sp) * (1 + GEMM_BWD_OVER_FWD)
     if s.pp > 1:
         flops /= 2  # the head and the embedders sit on different stages
     return device.gemm_s(flops=flops, bytes_moved=0.0, kernels=0) + _cross_entropy_s(inp, device)
@@ -231,14 +247,28 @@ def _cross_entropy_s(inp: Inputs, device: Device) -> float:
 
 
 def _microbatch_calls(inp: Inputs) -> list[CollectiveCall]:
-    """Once-per-micro-batch collectives outside the blocks (all exposed): pipeline sends, and
-    with Megatron-SP on a DiT the TP all-reduce of the replicated embedder/final-layer grads
-    (each TP rank saw a different token shard)."""
+    """Once-per-micro-batch collectives outside the blocks (all exposed): pipeline sends."""
+    return _pp_calls(inp)
+
+
+def _tp_step_calls(inp: Inputs) -> list[CollectiveCall]:
+    """Once-per-step TP all-reduces under Megatron-SP (exposed, after the last backward): the
+    replicated per-block parameters, and on a DiT the replicated embedder/final-layer grads."""
     s, m = inp.strategy, inp.model
-    calls = _pp_calls(inp)
-    if s.tp > 1 and s.megatron_sp and m.family == "dit" and inp.cost.embed_params:
-        grads = inp.cost.embed_params * inp.layout.element_bytes / (1 if s.pp == 1 else 2)
-        calls.append(CollectiveCall(op="all_reduce", dim="tp", buffer_bytes=grads, phase="bwd",
+    if s.tp == 1:
+        return []
+    e = inp.layout.element_bytes
+    calls = [
+        call
+        for index, count in inp.layout.stage_blocks
+        for call in tp_replicated_grad_calls(
+            params_replicated=inp.cost.blocks[index].params_replicated, element_bytes=e,
+            blocks=count, megatron_sp=s.megatron_sp,
+        )
+    ]  # fmt: skip
+    if s.megatron_sp and m.family == "dit" and inp.cost.embed_params:
+        grads = inp.cost.embed_params * e / (1 if s.pp == 1 else 2)
+        calls.append(CollectiveCall(op="all_reduce", dim="tp", buffer_bytes=grads, phase="step",
                                     label="tp.embed_grads"))  # fmt: skip
     return calls
 
@@ -335,7 +365,7 @@ def block_activation_bytes(inp: Inputs, shape: BlockShape, ckpt: str) -> tuple[f
     )
     kept = kept_activation_bytes(terms, ckpt=ckpt, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)
     if s.sp_method == "fastseq" and ckpt != "full":
-        kept += fastseq_extra_activation_bytes(shape, degree=s.sp) / s.tp
+        kept += fastseq_extra_activation_bytes(shape, degree=s.sp) / (s.tp if s.megatron_sp else 1)
     working = working_activation_bytes(terms, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)
     if s.ring_degree > 1:
         working += ring_kv_buffer_bytes(shape, shard=s.sp) / s.tp
@@ -422,7 +452,7 @@ def step_collectives(
         shape = block_shape(inp, inp.cost.blocks[index])
         fwd, bwd = block_calls(inp, shape, switches.get(shape.block_type, 0))
         for mode, n in ckpt_mix(strategy, model, index, count):
-            recompute = fwd if mode == "full" else []
+            recompute = [c for c in fwd if recomputed(c, mode)]
             calls += [(c.model_copy(update={"count": c.count * n * m}), sizes[c.dim])
                       for c in fwd + bwd + recompute]  # fmt: skip
     calls += [
@@ -430,6 +460,7 @@ def step_collectives(
         for c in _microbatch_calls(inp)
     ]
     calls += [(c, sizes["dp_sp"]) for c in _dp_calls(inp)]
+    calls += [(c, sizes["tp"]) for c in _tp_step_calls(inp)]
     return calls
 
 
@@ -478,12 +509,15 @@ def block_options(
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=m)
     options: list[BlockOption] = []
     for r in blocks:
+        # per block of the whole model: the slowest stage holds r.count of the group's blocks
+        share = r.count / model.blocks[r.group_index].count
         for ckpt in ("none", "selective", "full"):
             kept, _ = block_activation_bytes(inp, r.shape, ckpt)
             options.append(BlockOption(
-                group_index=r.group_index, block_type=r.shape.block_type, count=r.count,
-                ckpt=ckpt, time_s=factor * sum(block_step_time(r, ckpt)),
-                activation_bytes=in_flight * kept * (1 + ALLOCATOR_FRACTION),
+                group_index=r.group_index, block_type=r.shape.block_type,
+                count=model.blocks[r.group_index].count, ckpt=ckpt,
+                time_s=share * factor * sum(block_step_time(r, ckpt)),
+                activation_bytes=share * in_flight * kept * (1 + ALLOCATOR_FRACTION),
             ))  # fmt: skip
     block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
     block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")

@@ -13,7 +13,8 @@ units of X = b·s·h·e, with flash attention (no s² score matrix):
   text K/V per cross-attention; the FFN intermediate(s) (2 or 3 for SwiGLU) × ffn/h · X.
 Everything is split by the SP degree. Checkpoint modes: `none` keeps all of it; `selective`
 recomputes the attention core, so the attention output is not kept; `full` keeps only the block
-input and recomputes the rest. During backward one block's full activations are live again.
+input and recomputes the rest. During a block's backward one block's worth of activation-sized
+buffers is live on top (its recomputed activations, or the gradients of its activations).
 """
 
 from __future__ import annotations

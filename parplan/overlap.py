@@ -26,8 +26,10 @@ def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
     call, t = timed.call, timed.time_s
     label, bwd = call.label, call.phase == "bwd"
     if label.startswith("ring."):
-        attention = parts.attention_s * (FLASH_BWD_OVER_FWD if bwd else 1.0)
-        per_step_compute = attention / max(inp.strategy.ring_degree, 1)
+        # each step hides behind the blockwise attention of the K/V block present; in backward
+        # the K/V and dK/dV records travel together and share that window
+        attention = parts.self_attention_s * (FLASH_BWD_OVER_FWD * 0.5 if bwd else 1.0)
+        per_step_compute = attention / max(call.count, 1) / max(inp.strategy.ring_degree, 1)
         per_step_comm = t / max(call.steps * call.count, 1)
         return call.count * call.steps * max(0.0, per_step_comm - per_step_compute)
     if label == "fastseq.gather_x":

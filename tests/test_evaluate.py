@@ -203,3 +203,20 @@ def test_per_block_checkpoint_list_sits_between_uniform_modes() -> None:
     assert (t_mix - t_none) == pytest.approx((t_full - t_none) / 2, rel=0.01)
     with pytest.raises(SpecError, match="ckpt has 3 entries; give one per block \\(28\\)"):
         run(["full"] * 3)
+
+
+@pytest.mark.parametrize(("pp", "ckpt"), [(1, ["full", "none", "selective", "full"]), (2, ["full", "none", "none", "full"])])
+def test_block_options_reproduce_predict(pp: int, ckpt: list[str]) -> None:
+    """The planner's ILP sums `block_options` over the model's blocks: for the same checkpoint
+    list its step time and memory must equal `predict` (pipeline stages included)."""
+    from parplan.evaluate import block_options
+
+    s = StrategySpec(dp=8 // pp, pp=pp, sp=2, sp_method="ulysses", zero=1, ckpt="none",
+                     micro_batch=1, global_batch=32)  # fmt: skip
+    options, fixed_s, fixed_bytes = block_options(TINY, VIDEO, H100, s, 16)
+    chosen = {o.ckpt: o for o in options}
+    time_s = fixed_s + sum(chosen[mode].time_s for mode in ckpt)
+    memory = fixed_bytes + sum(chosen[mode].activation_bytes for mode in ckpt)
+    p = predict(TINY, VIDEO, H100, s.model_copy(update={"ckpt": ckpt}), 16)
+    assert time_s == pytest.approx(p.step_time_s, rel=1e-9)
+    assert memory == pytest.approx(p.memory.total_bytes, rel=1e-9)

@@ -191,7 +191,7 @@ def plot_sp(rows: list[SpRow], path: Path) -> None:
         xs = [r.sp for r in series]
         name = f"{label} ({workload})" if len({r.workload for r in rows}) > 1 else label
         ax_step.plot(xs, [r.step_time_s for r in series], marker="o", label=name)
-        ax_comm.plot(xs, [r.sp_comm_s for r in series], marker="o", label=name)
+        ax_comm.plot(xs, [r.sp_exposed_comm_s for r in series], marker="o", label=name)
     for ax, ylabel in ((ax_step, "step time (s)"), (ax_comm, "exposed SP communication (s)")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("SP degree")

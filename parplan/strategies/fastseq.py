@@ -16,22 +16,24 @@ from parplan.strategies.base import BlockShape
 
 
 def fastseq_calls(
-    shape: BlockShape, *, degree: int
+    shape: BlockShape, *, degree: int, tp: int = 1
 ) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
+    """(fwd, bwd) calls of one block; under TP the attention output is a/tp heads wide."""
     if degree <= 1:
         return [], []
     p, n = degree, shape.self_attentions
     chunk = shape.x_bytes / p
+    out = chunk / tp
     fwd = [
         CollectiveCall(op="p2p_ring", dim="sp", buffer_bytes=chunk, count=n, steps=p - 1,
                        label="fastseq.gather_x"),
-        CollectiveCall(op="all_to_all", dim="sp", buffer_bytes=chunk, count=n,
+        CollectiveCall(op="all_to_all", dim="sp", buffer_bytes=out, count=n,
                        label="fastseq.out"),
     ]
     bwd = [
         CollectiveCall(op="p2p_ring", dim="sp", buffer_bytes=chunk, count=n, steps=p - 1,
                        phase="bwd", label="fastseq.reduce_scatter_dx"),
-        CollectiveCall(op="all_to_all", dim="sp", buffer_bytes=chunk, count=n, phase="bwd",
+        CollectiveCall(op="all_to_all", dim="sp", buffer_bytes=out, count=n, phase="bwd",
                        label="fastseq.out"),
     ]
     return fwd, bwd
