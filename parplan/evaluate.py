@@ -42,7 +42,7 @@ from parplan.overlap import Exposed, exposed_seconds, step_exposed
 from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import dp_step_calls
+from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls
 from parplan.strategies.fastseq import fastseq_extra_activation_bytes
 from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
 from parplan.strategies.ring import ring_kv_buffer_bytes
@@ -184,6 +184,10 @@ def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list
         window = windows.get(call.label, _bwd_window(blocks))
         exposed = step_exposed(t, window_s=window, buckets=buckets)
         items.append(_item(t, total_s=t.time_s, exposed_s=exposed, per_mb=False))
+    for call in _dp_calls(inp, per_microbatch=True):
+        t = comm.time(call)
+        exposed = step_exposed(t, window_s=_bwd_window(blocks), buckets=buckets)
+        items.append(_item(t, total_s=m * t.time_s, exposed_s=m * exposed, per_mb=True))
     for call in _tp_step_calls(inp):
         t = comm.time(call)
         items.append(_item(t, total_s=t.time_s, exposed_s=t.time_s, per_mb=False))
@@ -280,10 +284,13 @@ def _pp_calls(inp: Inputs) -> list[CollectiveCall]:
     return pp_microbatch_calls(boundary_bytes=boundary, pp=s.pp, vpp=s.vpp)
 
 
-def _dp_calls(inp: Inputs) -> list[CollectiveCall]:
+def _dp_calls(inp: Inputs, *, per_microbatch: bool = False) -> list[CollectiveCall]:
+    """DP/ZeRO gradient and parameter collectives, once per step (or, for ZeRO-2/3's gradient
+    reduce-scatter, once per micro-batch)."""
     s = inp.strategy
     params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family)
-    return dp_step_calls(
+    calls = dp_microbatch_calls if per_microbatch else dp_step_calls
+    return calls(
         params=int(params),
         element_bytes=inp.layout.element_bytes,
         zero=s.zero,
@@ -460,6 +467,8 @@ def step_collectives(
         for c in _microbatch_calls(inp)
     ]
     calls += [(c, sizes["dp_sp"]) for c in _dp_calls(inp)]
+    calls += [(c.model_copy(update={"count": c.count * m}), sizes["dp_sp"])
+              for c in _dp_calls(inp, per_microbatch=True)]  # fmt: skip
     calls += [(c, sizes["tp"]) for c in _tp_step_calls(inp)]
     return calls
 

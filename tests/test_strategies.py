@@ -13,7 +13,7 @@ from parplan.comm_ops import CollectiveCall, payload_bytes, sent_bytes
 from parplan.compare_sp import layer_fwd_bytes
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
 from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import dp_step_calls, padded_bytes
+from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls, padded_bytes
 from parplan.strategies.pp import bubble_fraction
 from parplan.strategies.tp import tp_calls
 
@@ -109,11 +109,14 @@ def test_megatron_sp_moves_the_same_bytes_as_all_reduce() -> None:
 
 
 def test_zero_stage_volumes() -> None:
-    """ZeRO §5: stage 0 all-reduce 2Ψ, stages 1-2 reduce-scatter + all-gather 2Ψ on the wire."""
+    """ZeRO §5: stage 0 all-reduce 2Ψ, stages 1-2 reduce-scatter + all-gather 2Ψ on the wire
+    (ZeRO-2 reduce-scatters per micro-batch: one micro-batch here)."""
     psi = 1_000_000
     for zero in (0, 1, 2):
         calls = dp_step_calls(params=psi, element_bytes=2, zero=zero, group_size=8)
+        calls += dp_microbatch_calls(params=psi, element_bytes=2, zero=zero, group_size=8)
         assert sum(sent_bytes(c, 8) for c in calls) == pytest.approx(2 * 7 / 8 * psi * 2)
+    assert not dp_microbatch_calls(params=psi, element_bytes=2, zero=1, group_size=8)
 
 
 def test_padding_rounds_up_to_group_size() -> None:

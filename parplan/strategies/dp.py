@@ -19,7 +19,9 @@ def padded_bytes(*, params: int, element_bytes: int, group_size: int) -> float:
 
 
 def dp_step_calls(*, params: int, element_bytes: int, zero: int, group_size: int) -> list[CollectiveCall]:
-    """Collectives once per optimizer step (after the last micro-batch's backward)."""
+    """Collectives once per optimizer step (after the last micro-batch's backward). ZeRO-0 and
+    ZeRO-1 keep whole gradients through accumulation and reduce them once; ZeRO-1/2 all-gather
+    the updated parameters."""
     if group_size <= 1:
         return []
     if zero == 0:
@@ -27,12 +29,24 @@ def dp_step_calls(*, params: int, element_bytes: int, zero: int, group_size: int
         return [CollectiveCall(op="all_reduce", dim="dp_sp", buffer_bytes=buffer, phase="step",
                                label="dp.grad_all_reduce")]
     buffer = padded_bytes(params=params, element_bytes=element_bytes, group_size=group_size)
-    calls = [CollectiveCall(op="reduce_scatter", dim="dp_sp", buffer_bytes=buffer, phase="step",
-                            label="dp.grad_reduce_scatter")]
+    calls = []
+    if zero == 1:
+        calls.append(CollectiveCall(op="reduce_scatter", dim="dp_sp", buffer_bytes=buffer,
+                                    phase="step", label="dp.grad_reduce_scatter"))
     if zero in (1, 2):
         calls.append(CollectiveCall(op="all_gather", dim="dp_sp", buffer_bytes=buffer,
                                     phase="step", label="dp.param_all_gather"))
     return calls
+
+
+def dp_microbatch_calls(*, params: int, element_bytes: int, zero: int, group_size: int) -> list[CollectiveCall]:
+    """ZeRO-2/3 keep only a 1/N gradient shard, so every micro-batch's backward reduce-scatters
+    its gradients (DeepSpeed ZeRO-2 and FSDP do; overlapped with that backward)."""
+    if group_size <= 1 or zero < 2:
+        return []
+    buffer = padded_bytes(params=params, element_bytes=element_bytes, group_size=group_size)
+    return [CollectiveCall(op="reduce_scatter", dim="dp_sp", buffer_bytes=buffer, phase="bwd",
+                           label="dp.grad_reduce_scatter")]
 
 
 def zero3_microbatch_calls(
