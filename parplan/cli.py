@@ -66,8 +66,9 @@ def _run(args: list[str], *, debug: bool) -> int:
         return int(exit_.code or 0)
     except Exception as err:  # click usage errors carry their own exit code
         code = getattr(err, "exit_code", None)
-        if code is not None and hasattr(err, "show"):
-            err.show()
+        if code is not None and hasattr(err, "format_message"):
+            command = f"parplan {args[0]} " if args and not args[0].startswith("-") else "parplan "
+            print(f"error: {err.format_message()} (see `{command}--help`)", file=sys.stderr)
             return code
         raise
     return code if isinstance(code, int) else 0

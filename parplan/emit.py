@@ -145,7 +145,11 @@ def emit(
         "ds_config.json": json.dumps(ds_config(strategy, workload=workload, model=model), indent=2)
         + "\n",
         "launch.sh": launch_script(strategy, cluster=cluster, model=model, num_gpus=num_gpus),
-        "plan.yaml": plan_yaml(strategy, notes=notes or []),
+        "plan.yaml": plan_yaml(strategy, notes=[
+            f"read back with: parplan predict --model {model.name} --workload {workload.name} "
+            f"--cluster {cluster.name} --gpus {num_gpus} --strategy plan.yaml",
+            *(notes or []),
+        ]),  # fmt: skip
     }
     paths = []
     for name, text in files.items():

@@ -263,6 +263,8 @@ class StrategySpec(Spec):
                 f"ulysses*ring = {self.ulysses}*{self.ring} = {self.ulysses * self.ring}, "
                 f"but sp = {self.sp}"
             )
+        if self.megatron_sp and self.tp == 1:
+            raise ValueError("megatron_sp=true needs tp > 1 (it shards TP's norms and dropout)")
         if self.sp_method != "usp" and (self.ulysses, self.ring) != (1, 1):
             raise ValueError("ulysses/ring degrees are only for sp_method=usp")
         if self.global_batch is not None and self.global_batch % (self.dp * self.micro_batch):
@@ -352,7 +354,8 @@ def format_validation_error(where: str, cls: type[BaseModel], err: ValidationErr
     """One line: `where: key.path=value problem` (plus how many more problems there are)."""
     errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = tuple(first.get("loc", ()))
+    # drop pydantic's union-branch tags such as "literal['none','full']" or "list[...]"
+    loc = tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p))
     path = ".".join(str(p) for p in loc) or "<top level>"
     value = first.get("input")
     if first["type"] == "extra_forbidden":

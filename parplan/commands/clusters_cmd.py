@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parplan.collectives import OPS, estimate_collective
+from parplan.commands.checks import require_positive
 from parplan.errors import SpecError
 from parplan.placement import groups_over
 from parplan.specs import GB, cluster_presets, load_cluster
@@ -147,6 +148,7 @@ def collective_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Time, bus bandwidth and bottleneck link of one collective."""
+    require_positive(bytes=buffer_bytes)
     rec = collective(
         cluster=cluster,
         op=op,

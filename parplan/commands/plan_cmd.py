@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from parplan.commands.checks import require_positive, writable_file
 from parplan.emit import emit
 from parplan.errors import SpecError
 from parplan.planner import Plan, PlanResult, plan
@@ -57,6 +58,11 @@ def plan_command(
         train_samples=train_samples,
         train_tokens=train_tokens,
     )
+    require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
+                     train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
+    writable_file(plot, "--plot")
+    if plot is not None and deadline_days is None:
+        raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")
     specs = dict(
         model=load_model(model), workload=load_workload(workload), cluster=load_cluster(cluster)
     )
@@ -76,7 +82,7 @@ def plan_command(
             progress=progress,
         )
     if emit_dir is not None and result.plans:
-        emit(
+        _emit_or_fail(
             directory=emit_dir,
             strategy=result.plans[0].strategy,
             num_gpus=result.gpus,
@@ -91,6 +97,13 @@ def plan_command(
         print_result(result, title=f"{model} · {workload} · {cluster}")
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
+
+
+def _emit_or_fail(*, directory: Path, **kwargs) -> None:
+    try:
+        emit(directory=directory, **kwargs)
+    except OSError as err:
+        raise SpecError(f"--emit {directory}: cannot write ({err.strerror})") from None
 
 
 def _check_flags(

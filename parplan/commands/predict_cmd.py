@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from parplan.commands.checks import require_positive, writable_file
 from parplan.commands.strategy_flags import strategy_from_flags
 from parplan.compare_sp import SpRow, compare_sp, crossovers
 from parplan.errors import SpecError
@@ -51,6 +52,7 @@ def predict(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
+    require_positive(gpus=gpus)
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, ulysses=ulysses, ring=ring, megatron_sp=megatron_sp, zero=zero,
@@ -99,13 +101,17 @@ def print_prediction(pred: Prediction, title: str) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    bn = pred.bottleneck
-    console.print(
-        f"[bold]bottleneck[/]: {bn.dim} {bn.collective} on {bn.tier} "
-        f"({bn.exposed_s:.3g} s exposed) — {bn.advice}"
-    )
+    console.print(f"[bold]bottleneck[/]: {bottleneck_text(pred.bottleneck)}")
     for note in pred.notes:
         console.print(f"[yellow]note[/]: {note}")
+
+
+def bottleneck_text(bn) -> str:  # noqa: ANN001
+    """`sp: all_to_all (ulysses.q+out) on nvlink, 3.1 s exposed — advice`, or the non-comm term."""
+    if bn.collective == "-":
+        what = "compute (no communication exposed)" if bn.dim == "compute" else f"{bn.dim} ({bn.exposed_s:.3g} s)"
+        return f"{what} — {bn.advice}"
+    return f"{bn.dim}: {bn.collective} on {bn.tier}, {bn.exposed_s:.3g} s exposed — {bn.advice}"
 
 
 def _strategy_text(s: StrategySpec) -> str:
@@ -131,10 +137,15 @@ def compare_sp_cmd(
 ) -> None:
     """Compare Ulysses, ring, FastSeq, USP and DSP at several SP degrees (dp = gpus / sp)."""
     degrees = _int_list(sp_degrees, "--sp-degrees")
+    require_positive(gpus=gpus)
+    writable_file(plot, "--plot")
     n = gpus or max(degrees)
+    if all(n % sp for sp in degrees):
+        raise SpecError(f"--sp-degrees {sp_degrees}: none divides --gpus {n}")
     names = [w.strip() for w in workloads.split(",")] if workloads else [workload]
     work_specs = [load_workload(w).model_copy(update={"name": w}) for w in names]
-    base = StrategySpec(micro_batch=micro_batch, zero=zero, ckpt=ckpt, global_batch=None)
+    base = strategy_from_flags(gpus=None, strategy_file=None, micro_batch=micro_batch, zero=zero,
+                               ckpt=ckpt)  # fmt: skip
     rows = compare_sp(
         model=load_model(model), workloads=work_specs, cluster=load_cluster(cluster),
         sp_degrees=degrees, gpus=n, base=base,

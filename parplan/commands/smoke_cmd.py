@@ -10,10 +10,12 @@ import json
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from parplan.errors import SpecError
+from parplan.specs import load_cluster
 
 
 def _blocks(count: int | None, types: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -49,14 +51,20 @@ def smoke_config(
             nproc=nproc, backend=backend, strategy=build_strategy(**strategy), steps=steps,
             cluster=cluster, timeout_s=timeout_s, **fields,
         )  # fmt: skip
-    except ValueError as err:  # pydantic: bad sizes
-        if isinstance(err, SpecError):
-            raise
-        raise SpecError(f"smoke flags: {str(err).splitlines()[-1].strip()}") from None
+    except ValidationError as err:  # pydantic: bad sizes; name the flag
+        raise SpecError(_flag_error(err)) from None
     from parplan.smoke.config import validate
 
     validate(cfg)
+    if cluster is not None:
+        load_cluster(cluster)  # a bad --cluster fails now, not after the run
     return cfg
+
+
+def _flag_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    flag = "--" + str(first["loc"][-1]).replace("_", "-") if first.get("loc") else "smoke flags"
+    return f"{flag}={first.get('input')!r} {first['msg'].lower().replace('input should be', 'must be')}"
 
 
 def _print_report(report: dict) -> None:
