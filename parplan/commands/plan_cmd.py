@@ -172,7 +172,9 @@ def _strategy_text(p: Plan) -> tuple[str, str]:
         if isinstance(s.ckpt, str)
         else ",".join(f"{k}:{v}" for k, v in p.ckpt_blocks.items())
     )
-    return f"dp{s.dp} tp{s.tp} sp{sp} pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else ""), ckpt
+    parts = [f"dp{s.dp}", f"tp{s.tp}" if s.tp > 1 else "", f"sp{sp}" if s.sp > 1 else "",
+             (f"pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else "")) if s.pp > 1 else ""]  # fmt: skip
+    return " ".join(part for part in parts if part), ckpt
 
 
 def print_result(result: PlanResult, *, title: str) -> None:
@@ -184,20 +186,11 @@ def print_result(result: PlanResult, *, title: str) -> None:
         console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
         return
     table = Table(title=f"{title} on {result.gpus} GPUs, global batch {result.global_batch}")
-    for column in (
-        "#",
-        "layout",
-        "zero",
-        "mb",
-        "ckpt",
-        "order",
-        "step s",
-        "MFU",
-        "GiB/GPU",
-        "bottleneck",
-        "days",
-    ):
-        table.add_column(column)
+    with_days = any(p.time_to_train_days is not None for p in result.plans)
+    columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB/GPU",
+               "bottleneck"] + ["days"] * with_days  # fmt: skip
+    for column in columns:  # numbers and the layout never wrap; order and bottleneck may
+        table.add_column(column, no_wrap=column not in ("order", "bottleneck"))
     for k, p in enumerate(result.plans, start=1):
         layout, ckpt = _strategy_text(p)
         b = p.bottleneck
@@ -207,12 +200,12 @@ def print_result(result: PlanResult, *, title: str) -> None:
             str(p.strategy.zero),
             str(p.strategy.micro_batch),
             ckpt,
-            ",".join(p.strategy.order),
+            ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
             f"{p.step_time_s:.3f}",
             f"{p.mfu:.1%}",
             f"{p.memory_gib_per_gpu:.1f}",
-            f"{b.get('dim')}/{b.get('tier')}",
-            "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}",
+            b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
+            *(["-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"] * with_days),
         )
     console.print(table)
     s = result.search
