@@ -29,6 +29,7 @@ from parplan.bottleneck import ExposedKey, dim_name, find_bottleneck
 from parplan.comm_model import CallTime, CommModel
 from parplan.comm_ops import CollectiveCall
 from parplan.compute import Device
+from parplan.errors import SpecError
 from parplan.layout import ckpt_mix, stage_params
 from parplan.memory import (
     ALLOCATOR_FRACTION,
@@ -114,6 +115,12 @@ def predict(
     num_gpus: int | None = None,
 ) -> Prediction:
     """Predict one step of `strategy`; SpecError on invalid degrees, fits=False if OOM."""
+    gpus = num_gpus or strategy.world_size
+    if gpus > cluster.num_gpus:
+        raise SpecError(
+            f"{gpus} GPUs exceed cluster '{cluster.name}': nodes*gpus_per_node = "
+            f"{cluster.nodes}*{cluster.gpus_per_node} = {cluster.num_gpus}"
+        )
     inp = resolve(model, workload, cluster, strategy, num_gpus)
     device = Device.of(cluster, workload.precision)
     comm = CommModel(cluster, strategy, inp.layout.num_gpus)

@@ -114,6 +114,7 @@ def _ff_parameters() -> list[inspect.Parameter]:
 def estimate(**flags: Any) -> None:
     """Month-long GPU counts: the seed's Sora chain (--factorial-funds), a bottom-up training
     estimate through the planner (--model ... --deadline-days), or inference (--inference)."""
+    _check_mode(flags)
     if flags["factorial_funds_mode"]:
         result = factorial_funds(_ff_inputs(flags))
         _emit(result.model_dump(), flags["json_out"], lambda: _ff_table(result))
@@ -128,6 +129,26 @@ def estimate(**flags: Any) -> None:
         _plot_gpus_vs_deadline(training, flags["plot"])
     data = training.model_dump(exclude={"sizing": {"plan", "bottleneck"}})
     _emit(data, flags["json_out"], lambda: _training_table(training))
+
+
+MODES = (
+    "choose a mode: --factorial-funds | --model M --workload W --cluster C --train-samples S "
+    "--deadline-days D | --model M --workload W --cluster C --inference --steps K"
+)
+
+
+def _check_mode(flags: dict[str, Any]) -> None:
+    """One mode per call; flags of another mode are an error, not silently ignored."""
+    model_flags = [f for f in ("model", "workload", "cluster") if flags.get(f) is not None]
+    if flags["factorial_funds_mode"]:
+        if model_flags:
+            raise SpecError(f"--{model_flags[0]} does not apply with --factorial-funds ({MODES})")
+        return
+    if flags.get("model") is None and not flags["inference"]:
+        if flags.get("train_samples") is None and flags.get("train_tokens") is None:
+            raise SpecError(MODES)
+    if flags.get("steps") is not None and not flags["inference"]:
+        raise SpecError("--steps applies only with --inference")
 
 
 def _signature() -> inspect.Signature:
