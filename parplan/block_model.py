@@ -113,6 +113,7 @@ def block_shape(inp: Inputs, block: BlockCost) -> BlockShape:
         text_rows=g.text_tokens,
         element_bytes=inp.layout.element_bytes,
         params_replicated=block.params_replicated,
+        params_tp_sharded=block.params_tp_sharded,
     )
 
 
@@ -148,7 +149,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         attention_s=sum(attention.values()),
         self_attention_s=self_attention_s,
         elementwise_s=elementwise_s,
-        qkv_gemm_s=gemm_s * _qkv_share(inp.model),
+        qkv_gemm_s=gemm_s * _qkv_share(inp.model, shape.self_attentions),
     )
 
 
@@ -183,13 +184,14 @@ def _elementwise_bytes_per_token(
     return stream * max(e, AUTOCAST_STREAM_BYTES), act
 
 
-def _qkv_share(model: ModelSpec) -> float:
-    """Fraction of a block's GEMM FLOPs in the QKV projection (per token, from the widths)."""
+def _qkv_share(model: ModelSpec, self_attentions: int) -> float:
+    """Fraction of a block's GEMM FLOPs in one self-attention's QKV projection (per token, from
+    the widths; spatial_temporal blocks hold two self-attentions)."""
     h, kv = model.hidden, model.n_kv_heads * model.d_head
     qkv = h * (h + 2 * kv)
     mlp = (3 if model.mlp == "swiglu" else 2) * h * model.ffn
     cross = 2 * h * h if model.cross_attention else 0
-    return qkv / (qkv + h * h + mlp + cross)
+    return qkv / (self_attentions * (qkv + h * h) + mlp + cross)
 
 
 def block_calls(
@@ -202,16 +204,11 @@ def block_calls(
     z_fwd, z_bwd = ([], [])
     if s.zero == 3:
         z_fwd, z_bwd = zero3_microbatch_calls(
-            block_params=_block_params_per_tp(shape, inp),
+            block_params=shape.params_per_tp_rank(s.tp),
             element_bytes=inp.layout.element_bytes,
             group_size=s.dp * s.sp,
         )
     return fwd + sp_fwd + z_fwd, bwd + sp_bwd + z_bwd
-
-
-def _block_params_per_tp(shape: BlockShape, inp: Inputs) -> int:
-    block = next(b for b in inp.cost.blocks if b.block_type == shape.block_type)
-    return int(block.params_tp_sharded // inp.strategy.tp + block.params_replicated)
 
 
 def _sp_calls(

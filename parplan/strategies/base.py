@@ -24,6 +24,10 @@ class BlockShape(BaseModel):
     text_rows: int  # M: text tokens that cross-attention reads (replicated conditioning)
     element_bytes: int
     params_replicated: int  # per-block params that TP does not split (modulation, norms)
+    params_tp_sharded: int = 0  # per-block params that Megatron TP splits
+
+    def params_per_tp_rank(self, tp: int) -> int:
+        return self.params_tp_sharded // tp + self.params_replicated
 
     @property
     def x_bytes(self) -> float:
