@@ -205,10 +205,16 @@ def plot_sp(rows: list[SpRow], path: Path) -> None:
         ax_comm.plot(xs, [r.sp_exposed_comm_s for r in series], marker="o", label=name)
     for ax, ylabel in ((ax_step, "step time (s)"), (ax_comm, "exposed SP communication (s)")):
         ax.set_xscale("log", base=2)
+
         ax.set_xlabel("SP degree")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+    ax_step.set_yscale("log")  # methods differ by orders of magnitude at high degrees
+    ax_comm.set_yscale("symlog", linthresh=0.01)  # exposed time can be exactly 0
+    ax_comm.set_ylim(bottom=0)
     ax_step.legend(fontsize=7)
+    ax_step.set_title("step time")
+    ax_comm.set_title("exposed SP communication per step")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
