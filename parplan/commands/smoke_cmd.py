@@ -94,8 +94,8 @@ def register(app: typer.Typer) -> None:
     def smoke(
         nproc: int = typer.Option(4, "--nproc", help="Processes (ranks) to spawn."),
         backend: str = typer.Option("gloo", "--backend", help="gloo (CPU) or nccl (GPUs)."),
-        dp: int = typer.Option(1, "--dp"),
-        tp: int = typer.Option(1, "--tp"),
+        dp: int = typer.Option(1, "--dp", help="Data-parallel degree."),
+        tp: int = typer.Option(1, "--tp", help="Megatron tensor-parallel degree."),
         sp: int | None = typer.Option(None, "--sp", help="SP degree (usp: ulysses*ring)."),
         sp_method: str = typer.Option(
             "none", "--sp-method", help="ulysses | ring | fastseq | usp | dsp"
@@ -103,22 +103,26 @@ def register(app: typer.Typer) -> None:
         ulysses: int = typer.Option(1, "--ulysses", help="usp: Ulysses degree (inner)."),
         ring: int = typer.Option(1, "--ring", help="usp: ring degree (outer)."),
         zero: int = typer.Option(0, "--zero", help="0 or 2."),
-        megatron_sp: bool = typer.Option(False, "--megatron-sp"),
-        micro_batch: int = typer.Option(1, "--micro-batch"),
+        megatron_sp: bool = typer.Option(
+            False,
+            "--megatron-sp/--no-megatron-sp",
+            help="TP sequence parallelism (all-gather/reduce-scatter).",
+        ),
+        micro_batch: int = typer.Option(1, "--micro-batch", help="Samples per DP rank."),
         model: str = typer.Option("tiny", "--model", help="tiny, or a model YAML file."),
         blocks: int | None = typer.Option(None, "--blocks", help="Number of blocks (default 2)."),
         block_types: str | None = typer.Option(
             None, "--block-types", help="Comma list cycled over the blocks."
         ),
-        hidden: int | None = typer.Option(None, "--hidden"),
-        heads: int | None = typer.Option(None, "--heads"),
+        hidden: int | None = typer.Option(None, "--hidden", help="Hidden size (default 256)."),
+        heads: int | None = typer.Option(None, "--heads", help="Attention heads (default 4)."),
         tokens: int | None = typer.Option(None, "--tokens", help="Tokens per sample."),
         frames: int | None = typer.Option(None, "--frames", help="Frames (tokens = T x S)."),
         cross_attention: bool | None = typer.Option(None, "--cross-attention/--no-cross-attention"),
         steps: int = typer.Option(3, "--steps", help="Training steps (the first is warm-up)."),
         cluster: str | None = typer.Option(None, "--cluster", help="Default: cpu-local."),
         timeout: float = typer.Option(300.0, "--timeout", help="Seconds for the whole run."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     ) -> None:
         """Run a parallel layout on real processes; check numerics, bytes and step time."""
         strategy = {
