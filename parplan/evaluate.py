@@ -535,6 +535,14 @@ def block_options(
                 time_s=share * factor * sum(block_step_time(r, ckpt)),
                 activation_bytes=share * in_flight * kept * (1 + ALLOCATOR_FRACTION),
             ))  # fmt: skip
+    on_stage = {r.group_index for r in blocks}
+    for index, group in enumerate(model.blocks):  # groups with no block on the slowest stage
+        if index not in on_stage:
+            options += [
+                BlockOption(group_index=index, block_type=group.type, count=group.count,
+                            ckpt=ckpt, time_s=0.0, activation_bytes=0.0)
+                for ckpt in ("none", "selective", "full")
+            ]  # fmt: skip
     block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
     block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")
     fixed_time = base.step_time_s - block_time_total

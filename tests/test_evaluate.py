@@ -220,3 +220,14 @@ def test_block_options_reproduce_predict(pp: int, ckpt: list[str]) -> None:
     p = predict(TINY, VIDEO, H100, s.model_copy(update={"ckpt": ckpt}), 16)
     assert time_s == pytest.approx(p.step_time_s, rel=1e-9)
     assert memory == pytest.approx(p.memory.total_bytes, rel=1e-9)
+
+
+def test_block_options_cover_groups_absent_from_the_slowest_stage() -> None:
+    """Open-Sora-Plan 1.3 has groups of 2 + 28 + 2 blocks: at pp=4 the slowest stage holds only
+    the middle group, yet the ILP needs options for every group (zero cost for the others)."""
+    from parplan.evaluate import block_options
+
+    model = load_model("open-sora-plan-1.3")
+    s = StrategySpec(dp=2, pp=4, sp=1, zero=1, micro_batch=1, global_batch=8)
+    options, _, _ = block_options(model, load_workload("video-480p-81f"), H100, s, 8)
+    assert {o.group_index for o in options} == set(range(len(model.blocks)))

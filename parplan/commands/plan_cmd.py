@@ -189,24 +189,13 @@ def print_result(result: PlanResult, *, title: str) -> None:
     with_days = any(p.time_to_train_days is not None for p in result.plans)
     columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB/GPU",
                "bottleneck"] + ["days"] * with_days  # fmt: skip
-    for column in columns:  # numbers and the layout never wrap; order and bottleneck may
-        table.add_column(column, no_wrap=column not in ("order", "bottleneck"))
-    for k, p in enumerate(result.plans, start=1):
-        layout, ckpt = _strategy_text(p)
-        b = p.bottleneck
-        table.add_row(
-            str(k),
-            layout,
-            str(p.strategy.zero),
-            str(p.strategy.micro_batch),
-            ckpt,
-            ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
-            f"{p.step_time_s:.3f}",
-            f"{p.mfu:.1%}",
-            f"{p.memory_gib_per_gpu:.1f}",
-            b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
-            *(["-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"] * with_days),
-        )
+    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
+    for i, column in enumerate(columns):  # numbers never wrap or shrink; text columns give way
+        text = column in ("layout", "ckpt", "order", "bottleneck")
+        width = max([len(column)] + [len(row[i]) for row in rows])
+        table.add_column(column, no_wrap=not text, min_width=None if text else width)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     s = result.search
     console.print(
@@ -214,6 +203,24 @@ def print_result(result: PlanResult, *, title: str) -> None:
         f"{s.pruned} pruned: {s.pruned_by}; {s.ilp_solves} ILPs with {s.solver}, "
         f"orders: {s.order_space})"
     )
+
+
+def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
+    layout, ckpt = _strategy_text(p)
+    b = p.bottleneck
+    days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
+    return [
+        str(k),
+        layout,
+        str(p.strategy.zero),
+        str(p.strategy.micro_batch),
+        ckpt,
+        ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
+        f"{p.step_time_s:.3f}",
+        f"{p.mfu:.1%}",
+        f"{p.memory_gib_per_gpu:.1f}",
+        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
+    ] + [days] * with_days
 
 
 def _print_curve(console: Console, result: PlanResult) -> None:
