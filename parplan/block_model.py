@@ -131,7 +131,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     attention = {
         id(a): device.attention_s(
             flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
-            / attention_length_factor(a.kv_len // s.ring_degree),
+            / attention_length_factor(max(a.kv_len / s.ring_degree, 1.0)),
             bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
             kernels=s.ring_degree,
         )

@@ -79,7 +79,7 @@ _ARCH_BY_NAME = (
 ATTENTION_HALF_SEQ = 350
 
 
-def attention_length_factor(kv_len: int) -> float:
+def attention_length_factor(kv_len: float) -> float:
     """Relative FlashAttention throughput at `kv_len` keys (1.0 for very long sequences)."""
     return kv_len / (kv_len + ATTENTION_HALF_SEQ)
 
