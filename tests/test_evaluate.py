@@ -231,3 +231,11 @@ def test_block_options_cover_groups_absent_from_the_slowest_stage() -> None:
     s = StrategySpec(dp=2, pp=4, sp=1, zero=1, micro_batch=1, global_batch=8)
     options, _, _ = block_options(model, load_workload("video-480p-81f"), H100, s, 8)
     assert {o.group_index for o in options} == set(range(len(model.blocks)))
+
+
+def test_ring_longer_than_a_temporal_sequence_is_costed() -> None:
+    """Open-Sora 1.2 at 51 frames has 15 latent frames: a ring of 16 over its temporal attention
+    holds less than one key per rank; the cost must stay finite (it once divided by zero)."""
+    s = StrategySpec(dp=1, sp=16, sp_method="ring", zero=3, ckpt="full", global_batch=1)
+    p = predict(load_model("open-sora-1.2"), load_workload("video-256px-51f"), H100, s, 16)
+    assert 0 < p.step_time_s < float("inf")
