@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from parplan.block_model import block_calls, block_shape, dsp_switches_per_block, resolve
 from parplan.comm_ops import sent_bytes
 from parplan.errors import SpecError
-from parplan.evaluate import predict
+from parplan.evaluate import group_sizes, predict
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 METHODS = ("ulysses", "ring", "fastseq", "usp", "dsp")
@@ -55,8 +55,9 @@ def layer_fwd_bytes(model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSp
     shape = block_shape(inp, inp.cost.blocks[0])
     switches = dsp_switches_per_block(model).get(shape.block_type, 0) if strategy.sp_method == "dsp" else 0
     fwd, _ = block_calls(inp, shape, switches)
-    sizes = {"sp": strategy.sp, "ulysses": strategy.ulysses_degree, "ring": strategy.ring_degree}
-    return sum(sent_bytes(c, sizes[c.dim]) * c.count for c in fwd if c.dim in sizes)
+    sizes = group_sizes(strategy)
+    sp_dims = ("sp", "ulysses", "ring")
+    return sum(sent_bytes(c, sizes[c.dim]) * c.count for c in fwd if c.dim in sp_dims)
 
 
 def compare_row(

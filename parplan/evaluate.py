@@ -458,7 +458,7 @@ def step_collectives(
     """Every collective one rank issues in one optimizer step, with its group size (for
     `parplan smoke`, which measures the same calls at the c10d boundary)."""
     inp = resolve(model, workload, _NO_CLUSTER, strategy)
-    sizes = _group_sizes(strategy)
+    sizes = group_sizes(strategy)
     switches = dsp_switches_per_block(model) if strategy.sp_method == "dsp" else {}
     calls: list[tuple[CollectiveCall, int]] = []
     m = inp.layout.microbatches
@@ -480,7 +480,8 @@ def step_collectives(
     return calls
 
 
-def _group_sizes(s: StrategySpec) -> dict[str, int]:
+def group_sizes(s: StrategySpec) -> dict[str, int]:
+    """Ranks per group of each dimension a CollectiveCall may name."""
     return {
         "dp": s.dp, "tp": s.tp, "sp": s.sp, "pp": s.pp,
         "ulysses": s.ulysses_degree if s.sp_method == "usp" else s.sp,

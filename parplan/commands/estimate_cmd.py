@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from parplan.commands.tables import quantity_table
 from parplan.errors import SpecError
 from parplan.estimate import (
     SECONDS_PER_DAY,
@@ -440,9 +441,6 @@ def _model_inference(flags: dict[str, Any]) -> InferenceEstimate:
 
 
 def _training_table(e: TrainingEstimate) -> Table:
-    t = Table(title=f"Training compute and GPUs for {e.deadline_days:g} days")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
     rows = [
         ("forward FLOPs / sample", f"{e.forward_flops_per_sample:.3g}"),
         ("train FLOPs / sample (3x)", f"{e.train_flops_per_sample:.3g}"),
@@ -455,9 +453,7 @@ def _training_table(e: TrainingEstimate) -> Table:
         ("cost at 100% peak", _money(e.cost_at_peak)),
         *_planned_rows(e),
     ]
-    for name, value in rows:
-        if value is not None:
-            t.add_row(name, value)
+    t = quantity_table(rows, title=f"Training compute and GPUs for {e.deadline_days:g} days")
     if e.sizing is None:
         t.caption = "FLOPs only (--no-plan)"
     return t
@@ -495,16 +491,16 @@ def _money(value: float | None) -> str | None:
 
 
 def _inference_table(e: InferenceEstimate) -> Table:
-    t = Table(title="Inference compute per generated video (true FLOPs)")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    t.add_row("FLOPs / step", f"{e.flops_per_step:.3g}")
-    t.add_row("FLOPs / video", f"{e.flops_per_video:.3g}")
-    t.add_row("seconds / video", f"{e.time_per_video_s:,.1f}")
-    t.add_row("videos / GPU-hour", f"{e.videos_per_gpu_hour:.3g}")
-    t.add_row("video minutes / GPU-hour", f"{e.video_minutes_per_gpu_hour:.3g}")
-    if e.gpus_for_demand is not None:
-        t.add_row("GPUs for the demand", f"{e.gpus_for_demand:,.0f}")
+    demand = None if e.gpus_for_demand is None else f"{e.gpus_for_demand:,.0f}"
+    rows = [
+        ("FLOPs / step", f"{e.flops_per_step:.3g}"),
+        ("FLOPs / video", f"{e.flops_per_video:.3g}"),
+        ("seconds / video", f"{e.time_per_video_s:,.1f}"),
+        ("videos / GPU-hour", f"{e.videos_per_gpu_hour:.3g}"),
+        ("video minutes / GPU-hour", f"{e.video_minutes_per_gpu_hour:.3g}"),
+        ("GPUs for the demand", demand),
+    ]
+    t = quantity_table(rows, title="Inference compute per generated video (true FLOPs)")
     t.caption = e.note
     return t
 

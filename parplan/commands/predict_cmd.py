@@ -12,6 +12,7 @@ from rich.table import Table
 
 from parplan.commands.checks import require_positive, writable_file
 from parplan.commands.strategy_flags import strategy_from_flags
+from parplan.commands.tables import quantity_table
 from parplan.compare_sp import SpRow, compare_sp, crossovers
 from parplan.errors import SpecError
 from parplan.evaluate import predict as predict_step
@@ -79,9 +80,6 @@ def print_prediction(pred: Prediction, title: str) -> None:
     console = Console()
     s, b = pred.strategy, pred.breakdown
     console.print(f"[bold]{title}[/]  on {pred.num_gpus} GPUs: {_strategy_text(s)}")
-    table = Table(show_header=True)
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
     rows = [
         ("step time", f"{pred.step_time_s:.4g} s"),
         ("MFU / HFU", f"{pred.mfu:.1%} / {pred.hfu:.1%}"),
@@ -98,9 +96,7 @@ def print_prediction(pred: Prediction, title: str) -> None:
         ("optimizer", f"{b.optimizer_s:.4g} s"),
         ("online encoders", f"{b.encoder_s:.4g} s"),
     ]  # fmt: skip
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(quantity_table(rows))
     console.print(f"[bold]bottleneck[/]: {bottleneck_text(pred.bottleneck)}")
     for note in pred.notes:
         console.print(f"[yellow]note[/]: {note}")

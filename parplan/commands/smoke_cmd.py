@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from parplan.commands.tables import quantity_table
 from parplan.errors import SpecError
 from parplan.specs import load_cluster
 
@@ -69,14 +70,10 @@ def _flag_error(err: ValidationError) -> str:
 
 def _print_report(report: dict) -> None:
     console = Console()
-    table = Table(title=f"parplan smoke: {report['nproc']} ranks")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for key in ("max_abs_err_output", "max_abs_err_grad", "bytes_measured", "bytes_predicted",
-                "step_time_measured_s", "step_time_predicted_s"):  # fmt: skip
-        value = report[key]
-        table.add_row(key, "null" if value is None else f"{value:.6g}")
-    console.print(table)
+    keys = ("max_abs_err_output", "max_abs_err_grad", "bytes_measured", "bytes_predicted",
+            "step_time_measured_s", "step_time_predicted_s")  # fmt: skip
+    rows = [(k, "null" if report[k] is None else f"{report[k]:.6g}") for k in keys]
+    console.print(quantity_table(rows, title=f"parplan smoke: {report['nproc']} ranks"))
     rows = Table(title="collectives per rank, one step (measured)")
     for col in ("phase", "op", "label", "count", "bytes"):
         rows.add_column(col)
