@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.attention_time import Split, attention_time
 from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device, attention_length_factor
+from parplan.compute import Device
+from parplan.errors import SpecError
 from parplan.flops import BlockCost, ModelCost, model_cost
 from parplan.geometry import TokenGeometry, token_geometry
 from parplan.layout import Layout, check_strategy, make_layout
@@ -24,7 +26,6 @@ from parplan.strategies.tp import tp_calls
 from parplan.strategies.ulysses import ulysses_calls
 from parplan.strategies.usp import usp_calls
 
-FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
 KERNELS_PER_SUBLAYER = 6  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
 AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast
@@ -50,10 +51,12 @@ class ComputeParts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     gemm_s: float
-    attention_s: float  # every attention of the block (self and cross)
+    attention_s: float  # every attention of the block (self and cross), forward
+    attention_bwd_s: float  # their backward
     self_attention_s: float  # the self-attentions alone (what ring P2P overlaps with)
     elementwise_s: float
     qkv_gemm_s: float  # the QKV projection alone (what FastSeq / Ulysses-bwd overlap with)
+    column_gemm_share: float  # GEMM FLOPs of column-parallel layers (QKV, FC1): TP all-gather window
 
     @property
     def fwd_s(self) -> float:
@@ -61,11 +64,7 @@ class ComputeParts(BaseModel):
 
     @property
     def bwd_s(self) -> float:
-        return (
-            GEMM_BWD_OVER_FWD * self.gemm_s
-            + FLASH_BWD_OVER_FWD * self.attention_s
-            + 2 * self.elementwise_s
-        )
+        return GEMM_BWD_OVER_FWD * self.gemm_s + self.attention_bwd_s + 2 * self.elementwise_s
 
     def recompute_s(self, ckpt: str) -> float:
         return {"none": 0.0, "selective": self.attention_s, "full": self.fwd_s}[ckpt]
@@ -81,7 +80,7 @@ def resolve(
     """Validate and derive everything; SpecError on any rule of SPEC_FORMAT "Strategy"."""
     gpus = num_gpus or strategy.world_size
     geometry = token_geometry(model, workload)
-    check_strategy(model=model, geometry=geometry, strategy=strategy, num_gpus=gpus)
+    check_block_methods(model=model, geometry=geometry, strategy=strategy, num_gpus=gpus)
     layout = make_layout(model=model, workload=workload, strategy=strategy, num_gpus=gpus)
     strategy = strategy.model_copy(update={"global_batch": layout.global_batch})
     return Inputs(
@@ -114,6 +113,9 @@ def block_shape(inp: Inputs, block: BlockCost) -> BlockShape:
         element_bytes=inp.layout.element_bytes,
         params_replicated=block.params_replicated,
         params_tp_sharded=block.params_tp_sharded,
+        score_elements=inp.strategy.micro_batch * sum(
+            a.sequences * a.q_len * a.kv_len * a.heads for a in block.attention
+        ),
     )
 
 
@@ -128,16 +130,9 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
         kernels=shape.sublayers * 2,
     )
-    attention = {
-        id(a): device.attention_s(
-            flops=a.flops * b / split * _padded_head_dim(a.head_dim) / a.head_dim
-            / attention_length_factor(max(a.kv_len / s.ring_degree, 1.0)),
-            bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split,
-            kernels=s.ring_degree,
-        )
-        for a in block.attention
-    }
-    self_attention_s = sum(attention[id(a)] for a in block.attention if a.kind != "cross")
+    per_gpu = Split(micro_batch=b, gpus=split, ring=s.ring_degree, element_bytes=e)
+    attention = {id(a): attention_time(a, per_gpu, device, s.stack) for a in block.attention}
+    self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
     stream, act = _elementwise_bytes_per_token(inp.model, block, shape)
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
     elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
@@ -146,20 +141,13 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     )
     return ComputeParts(
         gemm_s=gemm_s,
-        attention_s=sum(attention.values()),
+        attention_s=sum(t.fwd_s for t in attention.values()),
+        attention_bwd_s=sum(t.bwd_s for t in attention.values()),
         self_attention_s=self_attention_s,
         elementwise_s=elementwise_s,
         qkv_gemm_s=gemm_s * _qkv_share(inp.model, shape.self_attentions),
+        column_gemm_share=_column_share(inp.model, shape.self_attentions),
     )
-
-
-def _padded_head_dim(head_dim: int) -> int:
-    """FlashAttention-2 pads the head dim to a multiple of 32 (Dao-AILab/flash-attention
-    csrc/flash_attn/flash_api.cpp: head_size_rounded = round_multiple(head_size, 32) up to 192):
-    DiT-XL's 72 runs as 96 and wastes a quarter of the tensor-core work."""
-    if head_dim > 192:
-        return 256
-    return -(-head_dim // 32) * 32
 
 
 def _elementwise_bytes_per_token(
@@ -184,14 +172,37 @@ def _elementwise_bytes_per_token(
     return stream * max(e, AUTOCAST_STREAM_BYTES), act
 
 
-def _qkv_share(model: ModelSpec, self_attentions: int) -> float:
-    """Fraction of a block's GEMM FLOPs in one self-attention's QKV projection (per token, from
-    the widths; spatial_temporal blocks hold two self-attentions)."""
+class _GemmWidths(BaseModel):
+    """Per-token MACs of a block's linear layers, by Megatron TP role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    qkv: int  # one self-attention's QKV projection (column-parallel)
+    column: int  # all column-parallel layers: QKV(s), cross Q, FC1 (+ gate)
+    total: int
+
+
+def _gemm_widths(model: ModelSpec, self_attentions: int) -> _GemmWidths:
+    """From the widths (spatial_temporal blocks hold two self-attentions; cross-attention's text
+    K/V projections run on the text rows and are left out)."""
     h, kv = model.hidden, model.n_kv_heads * model.d_head
     qkv = h * (h + 2 * kv)
-    mlp = (3 if model.mlp == "swiglu" else 2) * h * model.ffn
-    cross = 2 * h * h if model.cross_attention else 0
-    return qkv / (self_attentions * (qkv + h * h) + mlp + cross)
+    fc_in = (2 if model.mlp == "swiglu" else 1) * h * model.ffn
+    cross = h * h if model.cross_attention else 0  # cross Q (column) and out-proj (row)
+    column = self_attentions * qkv + fc_in + cross
+    row = self_attentions * h * h + h * model.ffn + cross
+    return _GemmWidths(qkv=qkv, column=column, total=column + row)
+
+
+def _qkv_share(model: ModelSpec, self_attentions: int) -> float:
+    """Fraction of a block's GEMM FLOPs in one self-attention's QKV projection."""
+    w = _gemm_widths(model, self_attentions)
+    return w.qkv / w.total
+
+
+def _column_share(model: ModelSpec, self_attentions: int) -> float:
+    w = _gemm_widths(model, self_attentions)
+    return w.column / w.total
 
 
 def block_calls(
@@ -214,6 +225,8 @@ def block_calls(
 def _sp_calls(
     inp: Inputs, shape: BlockShape, dsp_switches: int
 ) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
+    """The SP collectives of one block under its own method (`inp` is the block's view, see
+    block_inputs), plus the `dsp_switches` layout switches this block carries."""
     s = inp.strategy
     method, p = s.sp_method, s.sp
     # Under Megatron TP each rank holds heads/tp: the head-split tensors (q, k, v, attention
@@ -221,32 +234,129 @@ def _sp_calls(
     heads = shape.model_copy(
         update={"hidden": shape.hidden // s.tp, "kv_width": shape.kv_width // s.tp}
     )
+    fwd: list[CollectiveCall] = []
+    bwd: list[CollectiveCall] = []
     if method == "ulysses" or (method == "dsp" and shape.block_type not in _FACTORIZED):
-        return ulysses_calls(heads, degree=p, dim="sp")
-    if method == "ring":
-        return ring_calls(heads, degree=p, dim="sp")
-    if method == "fastseq":
-        return fastseq_calls(shape, degree=p, tp=s.tp)
-    if method == "usp":
-        return usp_calls(heads, ulysses=s.ulysses, ring=s.ring)
-    if method == "dsp":
-        return dsp_switch_calls(shape, degree=p, switches=dsp_switches)
-    return [], []
+        fwd, bwd = ulysses_calls(heads, degree=p, dim="sp")
+    elif method == "ring":
+        fwd, bwd = ring_calls(heads, degree=p, dim="sp")
+    elif method == "fastseq":
+        fwd, bwd = fastseq_calls(shape, degree=p, tp=s.tp)
+    elif method == "usp":
+        fwd, bwd = usp_calls(heads, ulysses=s.ulysses, ring=s.ring)
+    switch_fwd, switch_bwd = dsp_switch_calls(shape, degree=p, switches=dsp_switches)
+    return fwd + switch_fwd, bwd + switch_bwd
 
 
 _FACTORIZED = ("spatial", "temporal", "spatial_temporal")
 
 
-def dsp_switches_per_block(model: ModelSpec) -> dict[str, int]:
-    """DSP's all-to-alls per block of each type (see strategies/dsp.py for the rule)."""
+def dsp_switches_per_block(model: ModelSpec, strategy: StrategySpec | None = None) -> dict[str, int]:
+    """Layout switches (one all-to-all of the block input each, strategies/dsp.py) per block of
+    each type. Without `strategy`: every block under DSP (the rule in strategies/dsp.py).
+
+    Between blocks, Ulysses, ring, FastSeq and USP all leave the activations sharded on the
+    token sequence (each restores that shard after its attention: Ulysses' second all-to-all,
+    ring's local output rows, FastSeq's reduce-scatter), so mixing them needs no resharding.
+    DSP instead shards spatial blocks on frames and temporal blocks on spatial positions and
+    computes attention locally. The cost model charges Ulysses/ring their attention collectives
+    on spatial and temporal blocks alike, i.e. it treats the token shard as one neither
+    factorized attention can use locally, so it is a third layout: whenever interleaved spatial
+    and temporal blocks run in different layouts (DSP on either side), every S<->T boundary
+    moves X/p per GPU once, 2*min(S, T) times per forward, carried by the scarcer type (2 per
+    block), exactly like pure DSP. A spatial_temporal block under DSP switches twice inside."""
+    methods = _methods_by_type(model, strategy)
+    if strategy is not None and strategy.sp == 1:
+        return {}
     counts: dict[str, int] = {}
     for g in model.blocks:
         counts[g.type] = counts.get(g.type, 0) + g.count
-    total = dsp_switch_count(counts)
-    per_block = {"spatial_temporal": 2}
+    per_block = {"spatial_temporal": 2} if methods.get("spatial_temporal") == "dsp" else {}
     spatial, temporal = counts.get("spatial", 0), counts.get("temporal", 0)
-    if spatial and temporal:
-        fewer = "spatial" if spatial <= temporal else "temporal"
-        per_block[fewer] = 2
-    assert total == sum(per_block.get(t, 0) * c for t, c in counts.items())
+    if spatial and temporal and (
+        sharded_layout("spatial", methods["spatial"]) != sharded_layout("temporal", methods["temporal"])
+    ):
+        per_block["spatial" if spatial <= temporal else "temporal"] = 2
+    if all(m == "dsp" for m in methods.values()):
+        assert dsp_switch_count(counts) == sum(per_block.get(t, 0) * c for t, c in counts.items())
     return per_block
+
+
+def _methods_by_type(model: ModelSpec, strategy: StrategySpec | None) -> dict[str, str]:
+    types = {g.type for g in model.blocks}
+    if strategy is None:
+        return dict.fromkeys(types, "dsp")
+    return {t: method_of(strategy, t) for t in types}
+
+
+def sharded_layout(block_type: str, method: str) -> str:
+    """The dimension a block's input and output are sharded on (dsp_switches_per_block)."""
+    if method == "dsp" and block_type in ("spatial", "spatial_temporal"):
+        return "frames"
+    if method == "dsp" and block_type == "temporal":
+        return "space"
+    return "tokens"
+
+
+def method_of(strategy: StrategySpec, block_type: str) -> str:
+    """SP method of one block type: `sp_methods` names it, else the strategy's sp_method."""
+    return (strategy.sp_methods or {}).get(block_type, strategy.sp_method)
+
+
+def block_strategy(strategy: StrategySpec, block_type: str) -> StrategySpec:
+    """The strategy as one block type sees it: a single SP method (USP keeps the strategy's
+    ulysses x ring split, the other methods run over the whole SP group)."""
+    if not strategy.sp_methods:
+        return strategy
+    method = method_of(strategy, block_type)
+    split = (strategy.ulysses, strategy.ring) if method == "usp" else (1, 1)
+    return strategy.model_copy(
+        update={"sp_method": method, "sp_methods": None, "ulysses": split[0], "ring": split[1]}
+    )
+
+
+def block_inputs(inp: Inputs, block_type: str) -> Inputs:
+    """`inp` with the block type's own SP method (what its compute, calls and memory see)."""
+    view = block_strategy(inp.strategy, block_type)
+    return inp if view is inp.strategy else inp.model_copy(update={"strategy": view})
+
+
+def comm_strategy(strategy: StrategySpec) -> StrategySpec:
+    """The strategy whose process groups serve every block: USP's ulysses/ring sub-groups
+    exist when any block type runs USP (the SP groups themselves do not depend on the method)."""
+    if strategy.sp_method == "usp" or "usp" not in strategy.methods_used:
+        return strategy
+    return strategy.model_copy(update={"sp_method": "usp", "sp_methods": None})
+
+
+def check_block_methods(
+    *, model: ModelSpec, geometry: TokenGeometry, strategy: StrategySpec, num_gpus: int
+) -> None:
+    """check_strategy for every block type under its own SP method; errors name the
+    `sp_methods` entry at fault and the fix."""
+    if not strategy.sp_methods:
+        check_strategy(model=model, geometry=geometry, strategy=strategy, num_gpus=num_gpus)
+        return
+    types = sorted({g.type for g in model.blocks})
+    for block_type, method in strategy.sp_methods.items():
+        if block_type not in types:
+            raise SpecError(
+                f"sp_methods.{block_type}: {model.name} has no {block_type} blocks (it has "
+                f"{', '.join(types)}); drop the key"
+            )
+        if method == "dsp" and block_type not in _FACTORIZED:
+            raise SpecError(
+                f"sp_methods.{block_type}=dsp: DSP switches spatial/temporal sharding and has "
+                f"nothing to switch in {block_type} blocks; use ulysses, ring, fastseq or usp"
+            )
+    for block_type in types:
+        view = block_strategy(strategy, block_type)
+        try:
+            check_strategy(model=model, geometry=geometry, strategy=view, num_gpus=num_gpus)
+        except SpecError as err:
+            if block_type not in strategy.sp_methods:
+                raise
+            raise SpecError(
+                f"sp_methods.{block_type}={view.sp_method}: {err}; pick another method for "
+                f"{block_type} blocks"
+            ) from None

@@ -44,11 +44,11 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from parplan.attention_time import FLASH_BWD_OVER_FWD
 from parplan.comm_ops import CollectiveCall, sent_bytes
 from parplan.specs import ClusterSpec, parse_spec
 
 COLLECTIVE_OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p_ring")
-FLASH_BWD_OVER_FWD = 2.5  # the cost model's backward/forward FLOP ratio for attention
 
 
 class Plan(BaseModel):

@@ -15,13 +15,16 @@ import itertools
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.attention_time import score_bytes_per_element
 from parplan.block_model import (
     GEMM_BWD_OVER_FWD,
     ComputeParts,
     Inputs,
     block_calls,
     block_compute,
+    block_inputs,
     block_shape,
+    comm_strategy,
     dsp_switches_per_block,
     resolve,
 )
@@ -41,9 +44,10 @@ from parplan.memory import (
 )
 from parplan.overlap import Exposed, exposed_seconds, step_exposed
 from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
-from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+from parplan.specs import GIB, ClusterSpec, ModelSpec, StackSpec, StrategySpec, WorkloadSpec
 from parplan.strategies.base import BlockShape
 from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls
+from parplan.strategies.dsp import dsp_switch_calls
 from parplan.strategies.fastseq import fastseq_extra_activation_bytes
 from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
 from parplan.strategies.ring import ring_kv_buffer_bytes
@@ -67,15 +71,16 @@ class BlockResult(BaseModel):
 
 
 def evaluate_blocks(inp: Inputs, comm: CommModel, device: Device) -> list[BlockResult]:
-    switches = dsp_switches_per_block(inp.model) if inp.strategy.sp_method == "dsp" else {}
+    switches = dsp_switches_per_block(inp.model, inp.strategy)
     results = []
     for index, count in inp.layout.stage_blocks:
         block = inp.cost.blocks[index]
-        shape = block_shape(inp, block)
-        parts = block_compute(inp, block, shape, device)
-        fwd, bwd = block_calls(inp, shape, switches.get(block.block_type, 0))
+        view = block_inputs(inp, block.block_type)  # the block type's own SP method
+        shape = block_shape(view, block)
+        parts = block_compute(view, block, shape, device)
+        fwd, bwd = block_calls(view, shape, switches.get(block.block_type, 0))
         exposed = [
-            Exposed(timed=(t := comm.time(c)), exposed_s=exposed_seconds(t, parts, inp))
+            Exposed(timed=(t := comm.time(c)), exposed_s=exposed_seconds(t, parts, view))
             for c in fwd + bwd
         ]
         results.append(
@@ -123,7 +128,7 @@ def predict(
         )
     inp = resolve(model, workload, cluster, strategy, num_gpus)
     device = Device.of(cluster, workload.precision)
-    comm = CommModel(cluster, strategy, inp.layout.num_gpus)
+    comm = CommModel(cluster, comm_strategy(strategy), inp.layout.num_gpus)
     blocks = evaluate_blocks(inp, comm, device)
     return assemble(inp, blocks, comm, device)
 
@@ -344,7 +349,8 @@ def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
     kept, working = 0.0, 0.0
     for r in blocks:
         for mode, n in _mix(inp, r):
-            per_block_kept, per_block_working = block_activation_bytes(inp, r.shape, mode)
+            view = block_inputs(inp, r.shape.block_type)
+            per_block_kept, per_block_working = block_activation_bytes(view, r.shape, mode)
             kept += n * per_block_kept
             working = max(working, per_block_working)
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=lay.microbatches)
@@ -376,6 +382,7 @@ def block_activation_bytes(inp: Inputs, shape: BlockShape, ckpt: str) -> tuple[f
         ffn_ratio=m.ffn / m.hidden,
         ffn_matrices=3 if m.mlp == "swiglu" else 2,
         adaln=m.family == "dit",
+        scores_bytes=_scores_bytes(s.stack, shape),
     )
     kept = kept_activation_bytes(terms, ckpt=ckpt, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)
     if s.sp_method == "fastseq" and ckpt != "full":
@@ -384,6 +391,13 @@ def block_activation_bytes(inp: Inputs, shape: BlockShape, ckpt: str) -> tuple[f
     if s.ring_degree > 1:
         working += ring_kv_buffer_bytes(shape, shard=s.sp) / s.tp
     return kept, working
+
+
+def _scores_bytes(stack: StackSpec, shape: BlockShape) -> float:
+    if stack.attention != "unfused":
+        return 0.0
+    e = score_bytes_per_element(element_bytes=shape.element_bytes, dropout=stack.attention_dropout)
+    return shape.score_elements * e
 
 
 def _head_activation_bytes(inp: Inputs) -> float:
@@ -458,13 +472,14 @@ def step_collectives(
     """Every collective one rank issues in one optimizer step, with its group size (for
     `parplan smoke`, which measures the same calls at the c10d boundary)."""
     inp = resolve(model, workload, _NO_CLUSTER, strategy)
-    sizes = group_sizes(strategy)
-    switches = dsp_switches_per_block(model) if strategy.sp_method == "dsp" else {}
+    sizes = group_sizes(comm_strategy(strategy))
+    switches = dsp_switches_per_block(model, strategy)
     calls: list[tuple[CollectiveCall, int]] = []
     m = inp.layout.microbatches
     for index, count in inp.layout.stage_blocks:
-        shape = block_shape(inp, inp.cost.blocks[index])
-        fwd, bwd = block_calls(inp, shape, switches.get(shape.block_type, 0))
+        view = block_inputs(inp, inp.cost.blocks[index].block_type)
+        shape = block_shape(view, inp.cost.blocks[index])
+        fwd, bwd = block_calls(view, shape, switches.get(shape.block_type, 0))
         for mode, n in ckpt_mix(strategy, model, index, count):
             recompute = [c for c in fwd if recomputed(c, mode)]
             calls += [(c.model_copy(update={"count": c.count * n * m}), sizes[c.dim])
@@ -515,10 +530,35 @@ def block_options(
     step and kept activation bytes; plus the fixed time and fixed memory of everything else.
     step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
     pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor)."""
+    run = _block_run(model, workload, cluster, strategy, num_gpus)
+    return run.options, run.fixed_time_s, run.fixed_memory_bytes
+
+
+class _BlockRun(BaseModel):
+    """One evaluation behind `block_options`, kept for the per-method surcharges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    inp: Inputs
+    comm: CommModel
+    blocks: list[BlockResult]
+    factor: float  # a block's per-micro-batch seconds -> seconds per step (m x (1 + bubble))
+    options: list[BlockOption]
+    fixed_time_s: float
+    fixed_memory_bytes: float
+
+
+def _block_run(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None,
+) -> _BlockRun:
     uniform = strategy.model_copy(update={"ckpt": "none"})
     inp = resolve(model, workload, cluster, uniform, num_gpus)
     device = Device.of(cluster, workload.precision)
-    comm = CommModel(cluster, uniform, inp.layout.num_gpus)
+    comm = CommModel(cluster, comm_strategy(uniform), inp.layout.num_gpus)
     blocks = evaluate_blocks(inp, comm, device)
     base = assemble(inp, blocks, comm, device)
     s, m = uniform, inp.layout.microbatches
@@ -528,8 +568,9 @@ def block_options(
     for r in blocks:
         # per block of the whole model: the slowest stage holds r.count of the group's blocks
         share = r.count / model.blocks[r.group_index].count
+        view = block_inputs(inp, r.shape.block_type)
         for ckpt in ("none", "selective", "full"):
-            kept, _ = block_activation_bytes(inp, r.shape, ckpt)
+            kept, _ = block_activation_bytes(view, r.shape, ckpt)
             options.append(BlockOption(
                 group_index=r.group_index, block_type=r.shape.block_type,
                 count=model.blocks[r.group_index].count, ckpt=ckpt,
@@ -546,6 +587,98 @@ def block_options(
             ]  # fmt: skip
     block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
     block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")
-    fixed_time = base.step_time_s - block_time_total
-    fixed_memory = base.memory.total_bytes - block_mem_total  # margin already inside
-    return options, fixed_time, fixed_memory
+    return _BlockRun(
+        inp=inp, comm=comm, blocks=blocks, factor=factor, options=options,
+        fixed_time_s=base.step_time_s - block_time_total,
+        fixed_memory_bytes=base.memory.total_bytes - block_mem_total,  # margin already inside
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------- per-block-type SP methods
+
+
+class SpOption(BlockOption):
+    """A knapsack item under one SP method. `surcharge_s` is paid per block when block type
+    `surcharge_if` runs DSP: the layout switches this (non-DSP) block then carries."""
+
+    method: str
+    surcharge_s: float = 0.0
+    surcharge_if: str | None = None
+
+
+class SpOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    options: list[SpOption]
+    # everything outside the blocks, the least over the methods: buffers, the working set and
+    # the DP overlap window depend on the methods a little (docs/solver.md §1, "Mixes")
+    fixed_time_s: float
+    fixed_memory_bytes: float
+    dropped: dict[str, str]  # method -> why it cannot run here (SpecError)
+
+
+def sp_block_options(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    methods: dict[str, list[str]],
+    num_gpus: int | None = None,
+) -> SpOptions:
+    """Knapsack items for every (block group, SP method offered to its type, checkpoint mode):
+    one `block_options` run per method with that method on every block, plus the DSP-switch
+    surcharges of mixes (block_model.dsp_switches_per_block). `strategy` carries the degrees
+    and the USP split; SpecError when no method can run."""
+    runs: dict[str, _BlockRun] = {}
+    dropped: dict[str, str] = {}
+    for method in sorted({m for ms in methods.values() for m in ms}):
+        try:
+            runs[method] = _block_run(model, workload, cluster, _uniform(strategy, method), num_gpus)
+        except SpecError as err:
+            dropped[method] = str(err)
+    if not runs:
+        raise SpecError(next(iter(dropped.values())))
+    options = [
+        SpOption(**o.model_dump(), method=method, **_surcharge(model, methods, run, o))
+        for method, run in runs.items()
+        for o in run.options
+        if method in methods.get(o.block_type, ())
+    ]
+    return SpOptions(
+        options=options,
+        fixed_time_s=min(r.fixed_time_s for r in runs.values()),
+        fixed_memory_bytes=min(r.fixed_memory_bytes for r in runs.values()),
+        dropped=dropped,
+    )
+
+
+def _uniform(strategy: StrategySpec, method: str) -> StrategySpec:
+    split = (strategy.ulysses, strategy.ring) if method == "usp" else (1, 1)
+    return strategy.model_copy(
+        update={"sp_method": method, "sp_methods": None, "ulysses": split[0], "ring": split[1]}
+    )
+
+
+def _surcharge(
+    model: ModelSpec, methods: dict[str, list[str]], run: _BlockRun, option: BlockOption
+) -> dict:
+    """A non-DSP block of the type that carries the switches (the scarcer of spatial and
+    temporal) pays them when the other type runs DSP; its DSP items already include them."""
+    other = {"spatial": "temporal", "temporal": "spatial"}.get(option.block_type)
+    s = run.inp.strategy
+    if other is None or s.sp_method == "dsp" or "dsp" not in methods.get(other, ()):
+        return {}
+    mixed = s.model_copy(update={"sp_methods": {other: "dsp"}})
+    switches = dsp_switches_per_block(model, mixed).get(option.block_type, 0)
+    result = next((r for r in run.blocks if r.group_index == option.group_index), None)
+    if not switches or result is None:
+        return {}
+    view = block_inputs(run.inp, option.block_type)
+    fwd, bwd = dsp_switch_calls(result.shape, degree=s.sp, switches=switches)
+    per_mb = sum(
+        exposed_seconds(run.comm.time(c), result.parts, view)
+        * (2 if recomputed(c, option.ckpt) else 1)
+        for c in fwd + bwd
+    )
+    share = result.count / model.blocks[option.group_index].count
+    return {"surcharge_s": share * run.factor * per_mb, "surcharge_if": other}

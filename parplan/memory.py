@@ -5,7 +5,8 @@ Model states (Rajbhandari et al. 2020, ZeRO §3): mixed precision keeps 2 (weigh
 optimizer states, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the dp×sp group.
 
 Activations (Korthikanti et al. 2022, arXiv 2205.05198 §4, Table 2) are counted per sublayer in
-units of X = b·s·h·e, with flash attention (no s² score matrix):
+units of X = b·s·h·e, with flash attention (no s² score matrix; an unfused kernel adds Korthikanti's 5as²b, or
+as²b·e without dropout, split by TP and SP and dropped by selective recompute):
 * replicated under plain TP (split by TP only with Megatron-SP): the norm input, the modulated /
   normalised GEMM input and the gated branch output: 3X per sublayer for adaLN DiT blocks, 2X
   for GPT blocks (LayerNorm input and output);
@@ -58,6 +59,7 @@ class ActivationTerms(BaseModel):
     replicated_bytes: float  # split by TP only with Megatron-SP
     sharded_bytes: float  # split by TP
     attention_out_bytes: float  # part of sharded_bytes dropped by selective recompute
+    scores_bytes: float = 0.0  # part of sharded_bytes: unfused attention's stored s x s tensors
     input_bytes: float  # the block input (kept under full recompute)
 
 
@@ -71,6 +73,7 @@ def activation_terms(
     ffn_ratio: float,
     ffn_matrices: int,
     adaln: bool,
+    scores_bytes: float = 0.0,
 ) -> ActivationTerms:
     per_sublayer = 3 if adaln else 2
     sublayers = self_attentions + int(cross_attention) + 1
@@ -80,8 +83,9 @@ def activation_terms(
     sharded += attn_out + ffn_matrices * ffn_ratio * x_bytes  # FFN intermediates
     return ActivationTerms(
         replicated_bytes=per_sublayer * sublayers * x_bytes,
-        sharded_bytes=sharded,
+        sharded_bytes=sharded + scores_bytes,
         attention_out_bytes=attn_out,
+        scores_bytes=scores_bytes,
         input_bytes=x_bytes,
     )
 
@@ -93,7 +97,7 @@ def kept_activation_bytes(terms: ActivationTerms, *, ckpt: str, tp: int, sp: int
         return terms.input_bytes / rep_div
     full = terms.replicated_bytes / rep_div + terms.sharded_bytes / (tp * sp)
     if ckpt == "selective":
-        return full - terms.attention_out_bytes / (tp * sp)
+        return full - (terms.attention_out_bytes + terms.scores_bytes) / (tp * sp)
     return full
 
 

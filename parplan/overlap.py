@@ -1,6 +1,7 @@
 """What hides behind what: the exposed part of each collective (docs/cost_model.md, table).
 
 Rules per strategy: ring P2P steps hide behind the blockwise attention of the block present;
+Megatron-SP's all-gathers and reduce-scatters behind their GEMMs when the stack overlaps them;
 FastSeq's gather ring behind the QKV GEMM; Ulysses' backward all-to-alls behind the QKV weight
 gradient; ZeRO-3 gathers behind the previous block; DP/ZeRO step collectives behind the last
 backward in per-layer buckets. Everything else is exposed.
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.block_model import FLASH_BWD_OVER_FWD, GEMM_BWD_OVER_FWD, ComputeParts, Inputs
+from parplan.attention_time import FLASH_BWD_OVER_FWD
+from parplan.block_model import GEMM_BWD_OVER_FWD, ComputeParts, Inputs
 from parplan.comm_model import CallTime
 
 
@@ -39,10 +41,31 @@ def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
     if label.startswith("ulysses.") and bwd:
         # dq/dk/dv all-to-alls overlap the QKV weight-gradient GEMM (DeepSpeed sp_stream)
         return max(0.0, t - parts.qkv_gemm_s * _share(label))
+    if label in _TP_OVERLAPPED and inp.strategy.stack.tp_comm_overlap:
+        return _tp_overlap_exposed(t, parts, label=label, bwd=bwd, degree=inp.strategy.tp)
     if label.startswith("zero3."):
         window = parts.bwd_s if bwd else parts.fwd_s  # prefetch behind the previous block
         return max(0.0, t - window)
     return t
+
+
+_TP_OVERLAPPED = ("tp.ag", "tp.rs", "tp.ar")
+
+
+def _tp_overlap_exposed(t: float, parts: ComputeParts, *, label: str, bwd: bool, degree: int) -> float:
+    """Megatron-Core --tp-comm-overlap (Transformer Engine userbuffers; Wang et al. 2023,
+    "Overlap communication with dependent computation via decomposition", ASPLOS): the
+    all-gather before a column-parallel GEMM and the reduce-scatter after a row-parallel GEMM are
+    split into `degree` chunks exchanged around the ring while the GEMM works on the chunk
+    already present. With n chunks, n - 1 of them travel behind n - 1 GEMM chunks, so
+    exposed = max(0, comm - (n - 1)/n · GEMM). In backward the dgrad and wgrad GEMMs (2x the
+    forward) are the window. Without Megatron-SP the all-reduce has no such decomposition in TE;
+    it is left exposed."""
+    if label == "tp.ar":
+        return t
+    share = parts.column_gemm_share if label == "tp.ag" else 1.0 - parts.column_gemm_share
+    window = parts.gemm_s * share * (GEMM_BWD_OVER_FWD if bwd else 1.0)
+    return max(0.0, t - window * (degree - 1) / degree)
 
 
 def _share(label: str) -> float:

@@ -54,6 +54,10 @@ class BlockItem(Record):
     method: str = "default"
     time_s: float  # one block, whole step (compute + exposed comm + recompute)
     activation_bytes: float  # what one such block holds per GPU at the memory peak
+    # paid per block on top of time_s when block type surcharge_if[0] runs method
+    # surcharge_if[1] (a layout switch this block carries only in that mix, e.g. DSP's)
+    surcharge_s: float = 0.0
+    surcharge_if: tuple[str, str] | None = None
 
 
 class BlockProgram(Record):
@@ -68,6 +72,7 @@ class BlockProgram(Record):
     layouts: dict[str, str] = Field(default_factory=dict)  # method -> sharded dim; default: method
     reshard_s: dict[str, float] = Field(default_factory=dict)  # "from->to" layout, per transition
     per_group: bool = False  # True: one checkpoint mode per group (a multiple-choice knapsack)
+    excluded_mixes: list[dict[str, str]] = Field(default_factory=list)  # no-good cuts on x[t, m]
 
 
 class GroupChoice(Record):
@@ -178,16 +183,32 @@ def memory_infeasible(
     return Infeasible("memory", detail, shortfall_gib=round(short_gib, 3))
 
 
+def surcharged(item: BlockItem, methods: dict[str, str]) -> bool:
+    """Does `item` pay its surcharge under this method-per-type choice?"""
+    return item.surcharge_if is not None and methods.get(item.surcharge_if[0]) == item.surcharge_if[1]
+
+
+def item_time_s(item: BlockItem, methods: dict[str, str]) -> float:
+    return item.time_s + (item.surcharge_s if surcharged(item, methods) else 0.0)
+
+
+def excluded(program: BlockProgram, methods: dict[str, str]) -> bool:
+    return any(all(methods.get(t) == m for t, m in mix.items()) for mix in program.excluded_mixes)
+
+
 def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
-    """Presolve: if every group's fastest item fits and no reshard applies, it is optimal."""
+    """Presolve: if every group's fastest item fits and no reshard, surcharge or cut applies,
+    it is optimal."""
     choice = {}
     for g in range(len(program.group_types)):
         group_items = [i for i in program.items if i.group_index == g]
-        choice[g] = min(group_items, key=lambda i: (i.time_s, i.activation_bytes, i.ckpt))
+        choice[g] = min(group_items, key=lambda i: (i.time_s, i.activation_bytes, i.ckpt, i.method))
     methods = {program.group_types[g]: i.method for g, i in choice.items()}
     if any(methods[program.group_types[g]] != i.method for g, i in choice.items()):
         return None
-    if reshard_total_s(program, methods) > 0:
+    if reshard_total_s(program, methods) > 0 or excluded(program, methods):
+        return None
+    if any(surcharged(i, methods) and i.surcharge_s > 0 for i in choice.values()):
         return None
     memory = program.fixed_memory_bytes + sum(
         program.group_counts[g] * i.activation_bytes for g, i in choice.items()
@@ -228,7 +249,8 @@ def _solution(
             for i, n in sorted(picks, key=lambda p: (p[0].group_index, p[0].ckpt))
         ],
         methods=dict(sorted(methods.items())),
-        step_time_s=program.fixed_time_s + sum(i.time_s * n for i, n in picks) + reshard,
+        step_time_s=program.fixed_time_s + sum(item_time_s(i, methods) * n for i, n in picks)
+        + reshard,
         memory_bytes=program.fixed_memory_bytes + sum(i.activation_bytes * n for i, n in picks),
         reshard_time_s=reshard,
         solver=solver,
@@ -245,6 +267,8 @@ def solve_blocks(program: BlockProgram, *, solver: SolverName = "highs") -> Bloc
     prob, n_vars, x_vars = _build_block_ilp(program)
     elapsed_s = run_solver(prob, solver=solver)
     status = pulp.LpStatus[prob.status]
+    if status == "Infeasible" and program.excluded_mixes:
+        raise Infeasible("sp_method", "every SP method per block type is cut off")
     if status != "Optimal":  # memory was checked above; anything else is a solver failure
         raise Infeasible("solver", f"{solver} returned {status} for the block program")
     methods = {t: m for (t, m), var in x_vars.items() if round(var.value() or 0) == 1}
@@ -281,9 +305,29 @@ def _build_block_ilp(
     memory = pulp.lpSum(i.activation_bytes / GIB * v for i, v in n)
     cap_gib = (program.capacity_bytes - program.fixed_memory_bytes) / GIB
     prob += memory <= cap_gib, "memory"
+    for k, mix in enumerate(program.excluded_mixes):  # no-good cut: not this method per type
+        prob += pulp.lpSum(x[t, m] for t, m in mix.items() if (t, m) in x) <= len(mix) - 1, f"cut_{k}"
     reshard = _reshard_terms(prob, program, x, offered)
-    prob += program.fixed_time_s + pulp.lpSum(i.time_s * v for i, v in n) + reshard
+    surcharge = _surcharge_terms(prob, program, x, n)
+    prob += program.fixed_time_s + pulp.lpSum(i.time_s * v for i, v in n) + reshard + surcharge
     return prob, n, x
+
+
+def _surcharge_terms(
+    prob: pulp.LpProblem, program: BlockProgram, x: dict, n: list
+) -> pulp.LpAffineExpression:
+    """y >= n - count * (1 - x[t, m]), y >= 0 linearizes n * x[t, m] (the surcharged blocks):
+    the objective pushes y down, so y = n when type t runs m and 0 otherwise."""
+    terms = []
+    for k, (item, var) in enumerate(n):
+        if item.surcharge_if is None or item.surcharge_s <= 0:
+            continue
+        count = program.group_counts[item.group_index]
+        y = prob.add_variable(f"y_{k}", 0, count)
+        cond = x.get(item.surcharge_if)
+        prob += y >= var - count * (1 - (cond if cond is not None else 0)), f"surcharge_{k}"
+        terms.append(item.surcharge_s * y)
+    return pulp.lpSum(terms)
 
 
 def _reshard_terms(

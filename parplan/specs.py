@@ -233,6 +233,28 @@ class ClusterSpec(Spec):
 # -------------------------------------------------------------------------------- strategy
 
 
+class StackSpec(Spec):
+    """How the training code executes the layout where that changes the cost; parplan's
+    extension of SPEC_FORMAT's strategy (docs/spec_extensions.md). The defaults describe a
+    current stack (FlashAttention, no TP overlap); the planner keeps what the user gives."""
+
+    # flash: fused attention, the s x s scores never reach HBM (FlashAttention, PyTorch SDPA);
+    # unfused: QK^T and AV as batched GEMMs with softmax (and dropout) passes over the s x s
+    # scores in HBM (Megatron-LM CoreAttention before FlashAttention, PyTorch's math path).
+    attention: Literal["flash", "unfused"] = "flash"
+    attention_dropout: bool = False  # unfused only: dropout on the scores (Megatron GPT: 0.1)
+    tp_comm_overlap: bool = False  # Megatron-Core --tp-comm-overlap (TE userbuffers)
+
+    @model_validator(mode="after")
+    def _check(self) -> StackSpec:
+        if self.attention_dropout and self.attention == "flash":
+            raise ValueError(
+                "attention_dropout adds passes over stored scores; it needs attention: unfused "
+                "(flash fuses dropout into the kernel)"
+            )
+        return self
+
+
 class StrategySpec(Spec):
     dp: PosInt = 1
     tp: PosInt = 1
@@ -240,6 +262,8 @@ class StrategySpec(Spec):
     vpp: PosInt = 1
     sp: PosInt = 1
     sp_method: SpMethod = "none"
+    # extension (docs/spec_extensions.md): an SP method per block type; None = sp_method everywhere
+    sp_methods: dict[BlockType, SpMethod] | None = None
     ulysses: PosInt = 1
     ring: PosInt = 1
     megatron_sp: bool = False
@@ -248,6 +272,7 @@ class StrategySpec(Spec):
     micro_batch: PosInt = 1
     global_batch: PosInt | None = None
     order: list[ParallelDim] = Field(default_factory=lambda: ["tp", "sp", "dp", "pp"])
+    stack: StackSpec = Field(default_factory=StackSpec)
 
     @model_validator(mode="after")
     def _check_shape(self) -> StrategySpec:
@@ -258,14 +283,20 @@ class StrategySpec(Spec):
         if self.sp == 1 and self.sp_method not in ("none",):
             # sp_method with sp=1 is harmless but meaningless; normalise by rejecting.
             raise ValueError(f"sp_method={self.sp_method} needs sp > 1 (or sp_method: none)")
-        if self.sp_method == "usp" and self.ulysses * self.ring != self.sp:
+        _check_sp_methods(self)
+        if "usp" in self.methods_used and self.ulysses * self.ring != self.sp:
             raise ValueError(
                 f"ulysses*ring = {self.ulysses}*{self.ring} = {self.ulysses * self.ring}, "
                 f"but sp = {self.sp}"
             )
+        if self.stack.attention == "unfused" and self.ring_degree > 1:
+            raise ValueError(
+                f"sp_method={self.sp_method} runs ring attention, which is blockwise (flash) "
+                "attention; use stack.attention: flash, or sp_method ulysses"
+            )
         if self.megatron_sp and self.tp == 1:
             raise ValueError("megatron_sp=true needs tp > 1 (it shards TP's norms and dropout)")
-        if self.sp_method != "usp" and (self.ulysses, self.ring) != (1, 1):
+        if "usp" not in self.methods_used and (self.ulysses, self.ring) != (1, 1):
             raise ValueError("ulysses/ring degrees are only for sp_method=usp")
         if self.global_batch is not None and self.global_batch % (self.dp * self.micro_batch):
             raise ValueError(
@@ -277,6 +308,11 @@ class StrategySpec(Spec):
     @property
     def world_size(self) -> int:
         return self.dp * self.tp * self.pp * self.sp
+
+    @property
+    def methods_used(self) -> set[str]:
+        """sp_method and every per-block-type method of `sp_methods`."""
+        return {self.sp_method, *(self.sp_methods or {}).values()}
 
     @property
     def ulysses_degree(self) -> int:
@@ -295,6 +331,19 @@ class StrategySpec(Spec):
         if isinstance(self.ckpt, str):
             return self.ckpt
         return self.ckpt[block_index]
+
+
+def _check_sp_methods(s: StrategySpec) -> None:
+    """`sp_methods` names real SP methods and needs SP; model-dependent rules (block types the
+    model has, divisibility per type) are checked in layout.py against the model."""
+    for block_type, method in (s.sp_methods or {}).items():
+        if method == "none":
+            raise ValueError(
+                f"sp_methods.{block_type}=none: give an SP method (ulysses|ring|fastseq|usp|dsp) "
+                "or leave the type out to use sp_method"
+            )
+        if s.sp == 1:
+            raise ValueError(f"sp_methods.{block_type}={method} needs sp > 1 (or drop sp_methods)")
 
 
 # ------------------------------------------------------------------------ validation case

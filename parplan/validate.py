@@ -17,12 +17,51 @@ from parplan.errors import SpecError
 from parplan.evaluate import predict
 from parplan.geometry import token_geometry
 from parplan.specs import (
+    PRESET_DIR,
+    Spec,
+    StackSpec,
     ValidationCase,
     load_cluster,
     load_model,
     load_validation_cases,
     load_workload,
+    parse_spec,
+    read_yaml,
 )
+
+STACK_FACTS_DIR = PRESET_DIR / "stack_facts"
+
+
+class StackFact(Spec):
+    """A software-stack fact about the cases whose id starts with `cases`, with its source."""
+
+    cases: str
+    stack: StackSpec
+    source: str
+
+
+def load_stack_facts(name_or_path: str | Path) -> list[StackFact]:
+    """A bundled facts file by name (parplan/presets/stack_facts/NAME.yaml) or a path."""
+    path = Path(name_or_path)
+    bundled = STACK_FACTS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file() and bundled.is_file():
+        path = bundled
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in STACK_FACTS_DIR.glob("*.yaml")))
+        raise SpecError(f"--stack-facts '{name_or_path}': no such file; bundled: {known}")
+    raw = read_yaml(path)
+    if not isinstance(raw, list):
+        raise SpecError(f"{path}: expected a YAML list of {{cases, stack, source}} entries")
+    return [parse_spec(StackFact, entry, f"{path}[{i}]") for i, entry in enumerate(raw)]
+
+
+def with_stack_facts(case: ValidationCase, facts: list[StackFact]) -> ValidationCase:
+    """The case with the stack of the last fact whose prefix matches its id."""
+    matching = [f for f in facts if case.id.startswith(f.cases)]
+    if not matching:
+        return case
+    strategy = case.strategy.model_copy(update={"stack": matching[-1].stack})
+    return case.model_copy(update={"strategy": strategy})
 
 
 class CaseResult(BaseModel):
@@ -39,6 +78,7 @@ class CaseResult(BaseModel):
     predicted_memory_gib: float | None = None
     measured_memory_gib: float | None = None
     confidence: str | None = None
+    stack: dict | None = None  # the stack facts applied (None: SPEC_FORMAT fields only)
 
 
 class Summary(BaseModel):
@@ -78,7 +118,13 @@ def _workload(case: ValidationCase):
 def run_case(case: ValidationCase) -> CaseResult:
     model, workload, cluster = load_model(case.model), _workload(case), load_cluster(case.cluster)
     num_gpus = case.num_gpus or cluster.num_gpus
-    base = dict(id=case.id, tolerance=case.tolerance, confidence=case.confidence)
+    stack = case.strategy.stack
+    base = dict(
+        id=case.id,
+        tolerance=case.tolerance,
+        confidence=case.confidence,
+        stack=None if stack == StackSpec() else stack.model_dump(),
+    )
     try:
         tokens = token_geometry(model, workload).tokens
         measured = measured_step_time_s(case, num_gpus, tokens)
@@ -102,11 +148,13 @@ def run_case(case: ValidationCase) -> CaseResult:
     )
 
 
-def validate(path: str | Path, progress=None) -> ValidationReport:
+def validate(
+    path: str | Path, progress=None, stack_facts: list[StackFact] | None = None
+) -> ValidationReport:
     cases = load_validation_cases(path)
     results = []
     for case in cases:
-        results.append(run_case(case))
+        results.append(run_case(with_stack_facts(case, stack_facts or [])))
         if progress:
             progress(case.id)
     return ValidationReport(cases=results, summary=summarize(results))

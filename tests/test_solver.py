@@ -18,6 +18,8 @@ from parplan.solver import (
     BlockItem,
     BlockProgram,
     SizePoint,
+    excluded,
+    item_time_s,
     layout_of,
     methods_by_type,
     order_cost_s,
@@ -46,7 +48,8 @@ def brute_force_blocks(program: BlockProgram) -> float:
     best = math.inf
     for methods in itertools.product(*(offered[t] for t in types)):
         chosen = dict(zip(types, methods, strict=True))
-        best = min(best, _best_given_methods(program, chosen))
+        if not excluded(program, chosen):
+            best = min(best, _best_given_methods(program, chosen))
     return best
 
 
@@ -63,7 +66,9 @@ def _best_given_methods(program: BlockProgram, methods: dict[str, str]) -> float
     best = math.inf
     for split in itertools.product(*per_group):
         time_s = program.fixed_time_s + sum(
-            i.time_s * n for items, c in split for i, n in zip(items, c, strict=True)
+            item_time_s(i, methods) * n
+            for items, c in split
+            for i, n in zip(items, c, strict=True)
         )
         memory = program.fixed_memory_bytes + sum(
             i.activation_bytes * n for items, c in split for i, n in zip(items, c, strict=True)
@@ -86,11 +91,16 @@ def block_programs(draw: st.DrawFn) -> BlockProgram:
         )
     )
     counts = draw(st.lists(st.integers(1, 3), min_size=n_groups, max_size=n_groups))
-    methods = draw(st.sampled_from([["ulysses"], ["ulysses", "ring"], ["dsp_t", "dsp_s"]]))
+    methods = draw(
+        st.sampled_from([["ulysses"], ["ulysses", "ring"], ["dsp_t", "dsp_s"], ["ulysses", "dsp"]])
+    )
     items = [
         _draw_item(draw, g, t, m, mode)
         for (g, t), m, mode in itertools.product(enumerate(types), methods, MODES)
     ]
+    if "dsp" in methods:  # planner-style: spatial non-DSP blocks pay switches if temporal is DSP
+        items = [_with_surcharge(draw, i) for i in items]
+    cuts = draw(st.lists(st.fixed_dictionaries({t: st.sampled_from(methods) for t in types})))
     fixed = draw(st.integers(0, 20)) * GIB
     need = [
         sum(
@@ -109,7 +119,15 @@ def block_programs(draw: st.DrawFn) -> BlockProgram:
         layouts={"dsp_t": "frames", "dsp_s": "space", "ulysses": "seq", "ring": "seq"},
         reshard_s={"frames->space": draw(st.floats(0, 0.5)), "space->frames": 0.2},
         per_group=draw(st.booleans()),
+        excluded_mixes=cuts[:2],
     )
+
+
+def _with_surcharge(draw: st.DrawFn, item: BlockItem) -> BlockItem:
+    if item.block_type != "spatial" or item.method == "dsp":
+        return item
+    extra = draw(st.floats(0, 0.5))
+    return item.model_copy(update={"surcharge_s": extra, "surcharge_if": ("temporal", "dsp")})
 
 
 def _draw_item(draw: st.DrawFn, g: int, block_type: str, method: str, mode: str) -> BlockItem:
@@ -133,6 +151,10 @@ def _draw_item(draw: st.DrawFn, g: int, block_type: str, method: str, mode: str)
 @given(program=block_programs())
 def test_block_ilp_equals_brute_force(program: BlockProgram, solver: str) -> None:
     expected = brute_force_blocks(program)
+    if expected == math.inf and program.excluded_mixes:
+        with pytest.raises(Infeasible):
+            solve_blocks(program, solver=solver)
+        return
     if expected == math.inf:
         with pytest.raises(Infeasible, match="short by") as info:
             solve_blocks(program, solver=solver)

@@ -18,7 +18,7 @@ from parplan.errors import SpecError
 from parplan.evaluate import predict as predict_step
 from parplan.prediction import Prediction
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
-from parplan.validate import ValidationReport, markdown, validate
+from parplan.validate import ValidationReport, load_stack_facts, markdown, validate
 
 DEFAULT_MODEL = "hunyuanvideo"
 DEFAULT_WORKLOAD = "video-720p-129f"
@@ -50,6 +50,9 @@ def predict(
     micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
     global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
     order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
+    attention: str = typer.Option(None, "--attention", help="Attention kernel: flash (default) or unfused (s x s scores in HBM, pre-FlashAttention Megatron)."),
+    attention_dropout: bool = typer.Option(None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."),
+    tp_comm_overlap: bool = typer.Option(None, "--tp-comm-overlap/--no-tp-comm-overlap", help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
@@ -58,6 +61,7 @@ def predict(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, ulysses=ulysses, ring=ring, megatron_sp=megatron_sp, zero=zero,
         ckpt=ckpt, micro_batch=micro_batch, global_batch=global_batch, order=order,
+        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
     )  # fmt: skip
     pred = predict_step(
         load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus
@@ -112,9 +116,11 @@ def bottleneck_text(bn) -> str:  # noqa: ANN001
 
 def _strategy_text(s: StrategySpec) -> str:
     sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if s.sp_method == "usp" else "")
+    stack = s.stack.model_dump(exclude_defaults=True)
     return (
         f"dp={s.dp} tp={s.tp} pp={s.pp} vpp={s.vpp} {sp} zero={s.zero} ckpt={s.ckpt} "
         f"micro_batch={s.micro_batch} order={','.join(s.order)}"
+        + "".join(f" {k}={v}" for k, v in stack.items())
     )
 
 
@@ -239,11 +245,20 @@ def validate_cmd(
     file: Path = typer.Argument(..., help="YAML list of validation cases (SPEC_FORMAT.md)."),
     as_json: bool = JSON_OPT,
     as_markdown: bool = typer.Option(False, "--markdown", help="Print the markdown report."),
+    stack_facts: str | None = typer.Option(
+        None,
+        "--stack-facts",
+        help="Also apply software-stack facts (unfused attention, TP overlap) that SPEC_FORMAT "
+        "cannot express: a YAML file, or a bundled name (public_cases). Default: spec fields only.",
+    ),
 ) -> None:
     """Predict every published case and report step-time errors against the measurements."""
+    facts = load_stack_facts(stack_facts) if stack_facts else None
     with Progress(transient=True, disable=as_json or as_markdown) as progress:
         task = progress.add_task("validating", total=None)
-        report = validate(file, progress=lambda cid: progress.update(task, description=cid))
+        report = validate(
+            file, progress=lambda cid: progress.update(task, description=cid), stack_facts=facts
+        )
     if as_json:
         print(json.dumps(report_json(report), indent=2))
     elif as_markdown:

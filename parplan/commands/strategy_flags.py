@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from parplan.errors import SpecError
 from parplan.specs import StrategySpec, format_validation_error, load_strategy
 
+STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap")  # StrategySpec.stack fields
+
 
 def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:
     inner = tp * sp * pp
@@ -36,7 +38,10 @@ def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags)
         given["ckpt"] = parse_ckpt(given["ckpt"])
     if "order" in given:
         given["order"] = [p.strip() for p in given["order"].split(",")]
+    stack = {k: given.pop(k) for k in STACK_FLAGS if k in given}
     merged = {**base, **given}
+    if stack:
+        merged["stack"] = {**merged.get("stack", {}), **stack}
     if "dp" not in merged and gpus is not None:
         merged["dp"] = derive_dp(
             gpus=gpus, tp=merged.get("tp", 1), sp=merged.get("sp", 1), pp=merged.get("pp", 1)

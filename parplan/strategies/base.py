@@ -25,6 +25,7 @@ class BlockShape(BaseModel):
     element_bytes: int
     params_replicated: int  # per-block params that TP does not split (modulation, norms)
     params_tp_sharded: int = 0  # per-block params that Megatron TP splits
+    score_elements: float = 0.0  # s x s attention scores of all its attentions (unfused kernels)
 
     def params_per_tp_rank(self, tp: int) -> int:
         return self.params_tp_sharded // tp + self.params_replicated

@@ -1,0 +1,102 @@
+"""Seconds of one attention call on one GPU for one micro-batch: fused (flash) or unfused.
+
+Flash (FlashAttention-2, PyTorch SDPA): one kernel; the s x s scores live in SRAM only. Timed at
+`attention_max` with the head-dim padding and short-sequence factor of compute.py; backward is
+FLASH_BWD_OVER_FWD times forward.
+
+Unfused (Megatron-LM `CoreAttention` before FlashAttention, megatron/model/transformer.py 2021-22:
+baddbmm -> FusedScaleMaskSoftmax -> dropout -> bmm; PyTorch's math SDPA without the dropout):
+the scores make round trips through HBM. Every score element costs, in bytes of 16-bit
+element e (mask 1 byte):
+  forward  QK^T writes e; softmax reads e, writes e; dropout reads e, writes e + mask; AV reads e.
+  backward dP = dO V^T writes e; dV = P^T dO reads e; dropout bwd reads e + mask, writes e;
+           softmax bwd reads y and dy, writes e; dQ = dS K and dK = dS^T Q read e each.
+The four batched GEMMs run on the roofline with their score traffic (QK^T at head dim 128 is
+memory-bound on A100: 2·d FLOP per e bytes written is below the ridge). The whole s x s matrix
+is computed even under a causal mask (masked, not skipped), so causal FLOPs are not halved.
+Korthikanti et al. 2022 (arXiv 2205.05198) §4.1 count the same tensors as activations: 2as²b
+softmax output, as²b dropout mask, 2as²b dropout output.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from parplan.compute import Device, attention_length_factor
+from parplan.flops import AttentionShape
+from parplan.specs import StackSpec
+
+FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
+MASK_BYTES = 1  # torch.bool dropout mask
+
+
+class AttentionTime(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fwd_s: float
+    bwd_s: float
+
+
+class Split(BaseModel):
+    """How one attention call is divided over the GPUs of a block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    micro_batch: int
+    gpus: int  # tp * sp: heads and/or sequence split this many ways
+    ring: int  # ring degree: K/V arrive in this many blocks
+    element_bytes: int
+
+
+def attention_time(a: AttentionShape, split: Split, device: Device, stack: StackSpec) -> AttentionTime:
+    if stack.attention == "unfused":
+        return _unfused(a, split, device, dropout=stack.attention_dropout)
+    return _flash(a, split, device)
+
+
+def score_elements(a: AttentionShape, split: Split) -> float:
+    """Score-matrix elements of one call on one GPU (the whole s x s, causal or not)."""
+    return split.micro_batch * a.sequences * a.q_len * a.kv_len * a.heads / split.gpus
+
+
+def score_bytes_per_element(*, element_bytes: int, dropout: bool) -> int:
+    """Kept for backward per score element: the softmax output, plus the dropout mask and
+    output when dropout is on (Korthikanti 2022 §4.1: 5as²b bytes at e = 2)."""
+    return 2 * element_bytes + MASK_BYTES if dropout else element_bytes
+
+
+def _flash(a: AttentionShape, split: Split, device: Device) -> AttentionTime:
+    b, e = split.micro_batch, split.element_bytes
+    flops = a.flops * b / split.gpus * _padded_head_dim(a.head_dim) / a.head_dim
+    fwd = device.attention_s(
+        flops=flops / attention_length_factor(max(a.kv_len / split.ring, 1.0)),
+        bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split.gpus,
+        kernels=split.ring,
+    )
+    return AttentionTime(fwd_s=fwd, bwd_s=FLASH_BWD_OVER_FWD * fwd)
+
+
+def _padded_head_dim(head_dim: int) -> int:
+    """FlashAttention-2 pads the head dim to a multiple of 32 (Dao-AILab/flash-attention
+    csrc/flash_attn/flash_api.cpp: head_size_rounded = round_multiple(head_size, 32) up to 192):
+    DiT-XL's 72 runs as 96 and wastes a quarter of the tensor-core work."""
+    if head_dim > 192:
+        return 256
+    return -(-head_dim // 32) * 32
+
+
+def _unfused(a: AttentionShape, split: Split, device: Device, *, dropout: bool) -> AttentionTime:
+    e = split.element_bytes
+    elems = score_elements(a, split)
+    matmul_flops = 2.0 * elems * a.head_dim  # one of QK^T, AV, dP, dV, dQ, dK
+    operand_bytes = split.micro_batch * a.sequences * (a.q_len + a.kv_len) * a.heads * a.head_dim * e
+    matmul_s = device.gemm_s(
+        flops=matmul_flops, bytes_moved=elems * e + operand_bytes / split.gpus, kernels=1
+    )
+    drop = 2 * e + MASK_BYTES if dropout else 0
+    fwd_passes = 2 * e + drop  # softmax r+w, dropout r+w+mask
+    bwd_passes = 3 * e + drop  # softmax bwd r y, r dy, w; dropout bwd r, r mask, w
+    kernels = 1 + int(dropout)
+    fwd = 2 * matmul_s + device.memory_bound_s(bytes_moved=elems * fwd_passes, kernels=kernels)
+    bwd = 4 * matmul_s + device.memory_bound_s(bytes_moved=elems * bwd_passes, kernels=kernels)
+    return AttentionTime(fwd_s=fwd, bwd_s=bwd)

@@ -1,0 +1,213 @@
+"""Attention kernels (flash vs unfused), Megatron TP comm overlap, and validation stack facts.
+
+Each cost rule is checked against an independent count: the unfused kernel's HBM traffic against
+a kernel-by-kernel list of Megatron's CoreAttention tensors, its stored activations against
+Korthikanti et al. 2022's 5as²b, and the TP overlap formula against a simulated chunk pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from parplan.attention_time import Split, attention_time
+from parplan.block_model import resolve
+from parplan.cli import main
+from parplan.comm_model import CallTime, CommModel
+from parplan.comm_ops import CollectiveCall
+from parplan.compute import Device, Efficiency
+from parplan.errors import SpecError
+from parplan.evaluate import block_activation_bytes, evaluate_blocks, predict
+from parplan.flops import AttentionShape
+from parplan.overlap import exposed_seconds
+from parplan.specs import StackSpec, StrategySpec, load_cluster, load_model, load_workload
+from parplan.validate import load_stack_facts, validate, with_stack_facts
+
+CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
+HBM_BYTES_PER_S = 2e12
+GPT = load_model({
+    "name": "gpt-test", "family": "gpt", "blocks": [{"type": "causal", "count": 4}],
+    "hidden": 1024, "heads": 16, "vocab": 51200, "tied_embeddings": True,
+})  # fmt: skip
+TEXT = load_workload({"kind": "text", "seq_len": 2048, "global_batch": 8, "precision": "fp16"})
+
+
+def _memory_bound_device() -> Device:
+    """Infinite FLOP/s and no launch cost: time x bandwidth is exactly the bytes moved."""
+    eff = Efficiency(gemm_max=1.0, attention_max=1.0, hbm=1.0, conv_max=1.0, kernel_overhead_s=0.0)
+    return Device(peak_flop_per_s=1e30, hbm_bytes_per_s=HBM_BYTES_PER_S, eff=eff)
+
+
+def _megatron_core_attention_bytes(*, elems: float, operands: float, e: int, dropout: bool) -> tuple:
+    """Bytes each kernel of Megatron's CoreAttention moves, listed kernel by kernel
+    (megatron/model/transformer.py, 2021-22): (forward, backward)."""
+    mask = 1
+    fwd = [
+        elems * e + operands,  # baddbmm Q K^T: write scores (+ read q, k)
+        2 * elems * e,  # FusedScaleMaskSoftmax: read scores, write probs
+        *([2 * elems * e + elems * mask] if dropout else []),  # dropout: read, write, mask
+        elems * e + operands,  # bmm probs V: read probs (+ read v, write context)
+    ]
+    bwd = [
+        elems * e + operands,  # dV = P^T dO: read probs
+        elems * e + operands,  # dP = dO V^T: write dP
+        *([2 * elems * e + elems * mask] if dropout else []),  # dropout bwd: read dP, mask; write
+        3 * elems * e,  # softmax bwd: read y, read dy, write dx
+        elems * e + operands,  # dQ = dS K
+        elems * e + operands,  # dK = dS^T Q
+    ]
+    return sum(fwd), sum(bwd)
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+@pytest.mark.parametrize("gpus", [1, 8])
+def test_unfused_attention_traffic_matches_kernel_list(dropout: bool, gpus: int) -> None:
+    shape = AttentionShape(kind="self", sequences=1, q_len=2048, kv_len=2048, heads=32,
+                           kv_heads=32, head_dim=128, causal=True)  # fmt: skip
+    split = Split(micro_batch=2, gpus=gpus, ring=1, element_bytes=2)
+    stack = StackSpec(attention="unfused", attention_dropout=dropout)
+    t = attention_time(shape, split, _memory_bound_device(), stack)
+    elems = 2 * 2048 * 2048 * 32 / gpus  # causal scores are masked, not skipped
+    operands = 2 * (2048 + 2048) * 32 * 128 * 2 / gpus
+    fwd_bytes, bwd_bytes = _megatron_core_attention_bytes(
+        elems=elems, operands=operands, e=2, dropout=dropout
+    )
+    assert t.fwd_s * HBM_BYTES_PER_S == pytest.approx(fwd_bytes, rel=1e-9)
+    assert t.bwd_s * HBM_BYTES_PER_S == pytest.approx(bwd_bytes, rel=1e-9)
+
+
+def _block_inputs(stack: StackSpec, tp: int = 4, **strategy):
+    s = StrategySpec(tp=tp, megatron_sp=True, micro_batch=2, global_batch=8, dp=1, stack=stack,
+                     **strategy)  # fmt: skip
+    return resolve(GPT, TEXT, load_cluster("h100-dgx-ndr400"), s, tp)
+
+
+def test_unfused_scores_are_korthikanti_5as2b() -> None:
+    """Korthikanti 2022 eq. (2): 5·a·s²·b bytes per layer (softmax output 2as²b, dropout mask
+    as²b, dropout output 2as²b), divided by TP; selective recompute drops exactly them."""
+    a, s, b, tp = 16, 2048, 2, 4
+    stored = {}
+    for name, stack in (("flash", StackSpec()),
+                        ("unfused", StackSpec(attention="unfused", attention_dropout=True))):  # fmt: skip
+        inp = _block_inputs(stack)
+        comm = CommModel(inp.cluster, inp.strategy, 4)
+        shape = evaluate_blocks(inp, comm, Device.of(inp.cluster, "fp16"))[0].shape
+        stored[name] = {ck: block_activation_bytes(inp, shape, ck)[0] for ck in ("none", "selective")}
+    assert stored["unfused"]["none"] - stored["flash"]["none"] == pytest.approx(5 * a * s * s * b / tp)
+    assert stored["unfused"]["selective"] == pytest.approx(stored["flash"]["selective"])
+
+
+def test_unfused_is_slower_and_selective_recompute_pays_more() -> None:
+    """The unfused core is memory-bound, so recomputing it (selective) costs more than flash."""
+    flash = _block_inputs(StackSpec(), ckpt="selective")
+    unfused = _block_inputs(StackSpec(attention="unfused", attention_dropout=True), ckpt="selective")
+    p_flash = predict(flash.model, flash.workload, flash.cluster, flash.strategy, 4)
+    p_unfused = predict(unfused.model, unfused.workload, unfused.cluster, unfused.strategy, 4)
+    assert p_unfused.step_time_s > p_flash.step_time_s
+    assert p_unfused.breakdown.recompute_s > 2 * p_flash.breakdown.recompute_s
+
+
+def _simulated_overlap_exposed(*, comm_s: float, gemm_s: float, chunks: int) -> float:
+    """Brute force: the collective is cut into `chunks`; chunk 0 is local, chunk i (i >= 1)
+    arrives over the ring while GEMM chunk i - 1 runs; GEMM chunk i needs chunk i present.
+    Exposed = makespan - GEMM time."""
+    c, g = comm_s / (chunks - 1), gemm_s / chunks
+    arrived, gemm_done = 0.0, 0.0
+    for i in range(chunks):
+        if i > 0:
+            arrived += c  # transfers run back to back on the link
+        gemm_done = max(gemm_done, arrived) + g
+    return gemm_done - gemm_s
+
+
+@pytest.mark.parametrize("tp", [2, 4, 8])
+@pytest.mark.parametrize("ratio", [0.2, 0.7, 1.0, 1.5, 3.0])
+def test_tp_overlap_matches_chunk_pipeline(tp: int, ratio: float) -> None:
+    inp = _block_inputs(StackSpec(tp_comm_overlap=True), tp=tp)
+    comm = CommModel(inp.cluster, inp.strategy, tp)
+    parts = evaluate_blocks(inp, comm, Device.of(inp.cluster, "fp16"))[0].parts
+    window = parts.gemm_s * parts.column_gemm_share
+    comm_s = ratio * window
+    call = CollectiveCall(op="all_gather", dim="tp", buffer_bytes=1.0, label="tp.ag")
+    timed = CallTime(call=call, group_size=tp, time_s=comm_s, tier="nvlink", edge="-")
+    exposed = exposed_seconds(timed, parts, inp)
+    expected = _simulated_overlap_exposed(comm_s=comm_s, gemm_s=window, chunks=tp)
+    assert exposed == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_tp_overlap_only_hides_tp_time() -> None:
+    base = _block_inputs(StackSpec())
+    over = _block_inputs(StackSpec(tp_comm_overlap=True))
+    p0 = predict(base.model, base.workload, base.cluster, base.strategy, 4)
+    p1 = predict(over.model, over.workload, over.cluster, over.strategy, 4)
+    assert p1.breakdown.exposed_comm_by_dim_s["tp"] < p0.breakdown.exposed_comm_by_dim_s["tp"]
+    assert p1.breakdown.compute_s == pytest.approx(p0.breakdown.compute_s)
+    assert p1.breakdown.comm_s["tp"] == pytest.approx(p0.breakdown.comm_s["tp"])
+
+
+def test_dropout_needs_unfused() -> None:
+    with pytest.raises(ValueError, match="attention: unfused"):
+        StackSpec(attention_dropout=True)
+
+
+def test_predict_cli_stack_flags(capsys) -> None:
+    argv = ["predict", "--model", "dit-xl-2", "--workload", "imagenet-256", "--gpus", "8", "--json"]
+    assert main([*argv, "--attention", "unfused"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["strategy"]["stack"]["attention"] == "unfused"
+    assert main([*argv, "--attention", "flashy"]) == 2
+    assert "stack.attention" in capsys.readouterr().err
+
+
+def test_bundled_stack_facts_load_and_match_by_prefix() -> None:
+    facts = load_stack_facts("public_cases")
+    assert {f.cases for f in facts} >= {"narayanan2021_", "korthikanti2022_", "megatron_core_r080_"}
+    assert all(f.source for f in facts)
+
+
+def test_stack_facts_errors(tmp_path) -> None:
+    with pytest.raises(SpecError, match="bundled: public_cases"):
+        load_stack_facts("no-such-facts")
+    bad = tmp_path / "facts.yaml"
+    bad.write_text("- {cases: x_, stack: {attention: unfused, overlap: true}, source: s}\n")
+    with pytest.raises(SpecError, match="overlap"):
+        load_stack_facts(bad)
+
+
+@pytest.mark.skipif(not CASES.exists(), reason="needs ../shared/validation/public_cases.yaml")
+def test_validate_with_stack_facts_reports_the_applied_stack() -> None:
+    facts = load_stack_facts("public_cases")
+    report = validate(CASES, stack_facts=facts)
+    by_id = {c.id: c for c in report.cases}
+    assert by_id["korthikanti2022_22b_selective_recompute_sp"].stack["attention"] == "unfused"
+    assert by_id["fastdit_xl2_256_1xa100_gc"].stack is None
+    plain = {c.id: c for c in validate(CASES).cases}
+    # the unfused attention core is what selective recompute recomputes: slower, closer to measured
+    k = "korthikanti2022_22b_selective_recompute_sp"
+    assert by_id[k].predicted_step_time_s > plain[k].predicted_step_time_s
+    assert all(c.stack is None for c in plain.values())
+
+
+def test_with_stack_facts_last_match_wins(tmp_path) -> None:
+    facts_file = tmp_path / "f.yaml"
+    facts_file.write_text(
+        "- {cases: a_, stack: {attention: unfused}, source: one}\n"
+        "- {cases: a_b, stack: {tp_comm_overlap: true}, source: two}\n"
+    )
+    facts = load_stack_facts(facts_file)
+    case = _case("a_b_1")
+    assert with_stack_facts(case, facts).strategy.stack == StackSpec(tp_comm_overlap=True)
+    assert with_stack_facts(_case("a_c"), facts).strategy.stack.attention == "unfused"
+    assert with_stack_facts(_case("z"), facts) == _case("z")
+
+
+def _case(case_id: str):
+    from parplan.specs import ValidationCase
+
+    return ValidationCase(
+        id=case_id, source="test", model="dit-xl-2", workload="imagenet-256",
+        cluster="h100-dgx-ndr400", strategy=StrategySpec(dp=8, global_batch=8),
+        measured={"step_time_s": 1.0}, tolerance=0.1,
+    )  # fmt: skip
