@@ -34,7 +34,6 @@ from parplan.specs import ModelSpec, WorkloadSpec
 # (../shared/validation/public_cases.yaml, fast-DiT case notes). Used only when no
 # vae.encoder_flops_per_pixel is given, and then recorded in ModelCost.assumptions.
 DEFAULT_VAE_ENCODER_FLOPS_PER_PIXEL = 4.2e6
-ACTIVATION_BYTES = 2  # bf16/fp16 activations for the elementwise estimate
 
 
 class _Record(BaseModel):
@@ -72,7 +71,6 @@ class BlockCost(_Record):
     params: int
     params_tp_sharded: int
     params_replicated: int
-    elementwise_bytes_per_token: float  # read+write of memory-bound ops (docs/models.md)
 
     @property
     def forward_flops(self) -> float:
@@ -169,23 +167,6 @@ def self_attention_shapes(block_type: str, geo: TokenGeometry, dm: Dims) -> list
     return [_self_shape(kind=kind, sequences=1, length=geo.attention_tokens, dm=dm)]
 
 
-# ----------------------------------------------------------------------- elementwise
-
-
-def elementwise_elems_per_token(
-    *, block_type: str, dm: Dims, opts: ArchOptions, cross: bool
-) -> float:
-    """Elements read + written per token by memory-bound ops of one block (flash attention fused):
-    per sub-layer (attention or MLP) a norm (read d, write d), the adaLN scale/shift (2d) and the
-    gated residual add (read 2d, write d): 7d; the activation (GELU read f + write f; SwiGLU
-    read 2f + write f); qk-norm (read+write q and k: 4 * heads * head_dim)."""
-    sublayer = 7 * dm.d if opts.modulation != "none" and block_type != "causal" else 5 * dm.d
-    attentions = 2 if block_type == "spatial_temporal" else 1
-    act = (3 if dm.swiglu else 2) * dm.ffn
-    qk = 4 * dm.heads * dm.head_dim if opts.qk_norm != "none" else 0
-    return (attentions + 1 + cross) * sublayer + act + attentions * qk
-
-
 # ----------------------------------------------------------------------- blocks
 
 
@@ -241,12 +222,10 @@ def block_cost(
     if cross:
         shapes.append(_cross_shape(geo, dm))
     split = block_params(model, btype, opts)
-    elems = elementwise_elems_per_token(block_type=btype, dm=dm, opts=opts, cross=cross)
     return BlockCost(
         block_type=btype, count=group.count, gemm_flops=gemm, gemm_rows=rows, attention=shapes,
         attention_flops=sum(s.flops for s in shapes), params=split.total,
         params_tp_sharded=split.sharded, params_replicated=split.replicated,
-        elementwise_bytes_per_token=ACTIVATION_BYTES * elems,
     )  # fmt: skip
 
 
