@@ -133,7 +133,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     per_gpu = Split(micro_batch=b, gpus=split, ring=s.ring_degree, element_bytes=e)
     attention = {id(a): attention_time(a, per_gpu, device, s.stack) for a in block.attention}
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
-    stream, act = _elementwise_bytes_per_token(inp.model, shape)
+    stream, act = _elementwise_bytes_per_token(inp.model, shape, s.stack.attention)
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
     elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
     elementwise_s = device.memory_bound_s(
@@ -150,34 +150,39 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     )
 
 
-def _elementwise_bytes_per_token(model: ModelSpec, shape: BlockShape) -> tuple[float, float]:
+def _elementwise_bytes_per_token(
+    model: ModelSpec, shape: BlockShape, attention: str = "flash"
+) -> tuple[float, float]:
     """Memory-bound traffic of one block per token, forward, in bytes: (whole on every TP rank
     without Megatron-SP: residual stream, norms, casts; split by TP: head-split copies and the
-    FFN activation). The FFN activation (GELU r+w of the FFN width, SwiGLU r 2f + w f)
-    runs on the 16-bit FC1 output.
+    FFN activation). The FFN activation (GELU r+w of the FFN width, SwiGLU r 2f + w f) runs on
+    the 16-bit FC1 output.
 
     GPT blocks follow Megatron's fused kernels: LayerNorm (r+w d) and fused bias-dropout-add
     (r 2d + w d): 5d per sublayer at the activation precision.
 
     DiT blocks run as eager PyTorch under torch.autocast (DiT, Latte, Open-Sora, fast-DiT
-    code): per modulated sublayer LayerNorm (2d), modulate x·(1+s)+b unfused (mul, add: 4d),
-    gate (2d) and residual add (3d) = 11d; a cross-attention sublayer adds its residual (3d).
-    Autocast runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast op
-    reference: layer_norm is an fp32 op; an fp32 + 16-bit add promotes), so that traffic is 4
-    bytes per element whatever the GEMM precision, and every GEMM fed from the stream first
-    casts its input to 16 bit (r 4 + w e bytes per element). Each attention's output is
-    transposed from heads-major back to tokens-major by a copy (`x.transpose(1, 2).reshape`,
-    r+w d at e bytes)."""
+    code). Autocast runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast
+    op reference: layer_norm is an fp32 op; mul/add follow type promotion), so per modulated
+    sublayer: LayerNorm r+w d and modulate x·(1+s)+b (mul, add: 4d) at 4 bytes; a cast of the
+    GEMM input to 16 bit (r 4 + w e); the gate multiplies the 16-bit GEMM output by the 16-bit
+    gate (r+w d at e); the residual add reads the fp32 stream and the 16-bit branch and writes
+    fp32 ((4 + e + 4)·d). A cross-attention sublayer casts its input and adds its residual.
+    Fused attention returns its output tokens-major, so `x.transpose(1, 2).reshape` is a view;
+    an unfused (math) attention output is heads-major and that reshape copies it (r+w d at e).
+    tests/test_elementwise_traffic.py counts these bytes op by op on a DiT block."""
     e, d = shape.element_bytes, model.hidden
     act = (3 if model.mlp == "swiglu" else 2) * model.ffn * e
     if model.family == "gpt":
         return 5 * d * 2 * e, act
-    modulated = shape.self_attentions + 1
-    cross = int(shape.cross_attention)
-    stream = (11 * d * modulated + 3 * d * cross) * max(e, AUTOCAST_STREAM_BYTES)
-    casts = (AUTOCAST_STREAM_BYTES + e) * d * (modulated + cross) if e < AUTOCAST_STREAM_BYTES else 0
-    transposes = 2 * d * e * (shape.self_attentions + cross)
-    return stream + casts, transposes + act
+    s = max(e, AUTOCAST_STREAM_BYTES)  # residual-stream bytes per element
+    cast = s + e if e < s else 0  # one 16-bit copy of a GEMM input taken from the stream
+    residual = (2 * s + e) * d
+    modulated = (2 * d * s + 4 * d * s + cast * d + 2 * d * e + residual) * (shape.self_attentions + 1)
+    cross = (cast * d + residual) * int(shape.cross_attention)
+    attentions = shape.self_attentions + int(shape.cross_attention)
+    copies = 2 * d * e * attentions if attention == "unfused" else 0
+    return modulated + cross, copies + act
 
 
 class _GemmWidths(BaseModel):
