@@ -321,7 +321,11 @@ def block_strategy(strategy: StrategySpec, block_type: str) -> StrategySpec:
     ulysses x ring split, the other methods run over the whole SP group)."""
     if not strategy.sp_methods:
         return strategy
-    method = method_of(strategy, block_type)
+    return uniform_strategy(strategy, method_of(strategy, block_type))
+
+
+def uniform_strategy(strategy: StrategySpec, method: str) -> StrategySpec:
+    """`strategy` with `method` on every block (USP keeps the strategy's split)."""
     split = (strategy.ulysses, strategy.ring) if method == "usp" else (1, 1)
     return strategy.model_copy(
         update={"sp_method": method, "sp_methods": None, "ulysses": split[0], "ring": split[1]}

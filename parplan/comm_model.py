@@ -43,8 +43,11 @@ def _groups(key: tuple) -> dict[str, list[list[int]]]:
 
 def _group_key(s: StrategySpec) -> tuple:
     """Only what placement depends on: ZeRO stage, micro-batch or checkpointing don't move ranks,
-    so the planner's thousands of candidates share a few hundred group layouts."""
-    return (s.dp, s.tp, s.sp, s.pp, tuple(s.order), s.sp_method, s.ulysses, s.ring)
+    so the planner's thousands of candidates share a few hundred group layouts. The SP method
+    matters only through USP's ulysses/ring sub-groups (no other method issues calls on those
+    dims), so every other method shares one layout."""
+    method = "usp" if s.sp_method == "usp" else ("ring" if s.sp > 1 else "none")
+    return (s.dp, s.tp, s.sp, s.pp, tuple(s.order), method, s.ulysses, s.ring)
 
 
 class CommModel:

@@ -83,7 +83,7 @@ def rank_groups_comment(strategy: StrategySpec) -> list[str]:
             f"group of rank 0: [{', '.join(map(str, first))}{more}]"
         )
         stride *= degrees[dim]
-    if strategy.sp_method == "usp":
+    if "usp" in strategy.methods_used:
         lines.append(
             f"#   usp: ulysses={strategy.ulysses} is the inner part of sp, "
             f"ring={strategy.ring} the outer"
@@ -103,6 +103,7 @@ def launch_script(
         f"{per_node}",
         f"# dp={s.dp} tp={s.tp} sp={s.sp} ({s.sp_method}) pp={s.pp} vpp={s.vpp} zero={s.zero} "
         f"micro_batch={s.micro_batch} global_batch={s.global_batch}",
+        *_sp_methods_comment(s),
         *rank_groups_comment(s),
         "# Run on every node with NODE_RANK set; train.py must build its process groups in this",
         "# order (e.g. torch.distributed.device_mesh.init_device_mesh with the reversed order).",
@@ -118,9 +119,27 @@ def launch_script(
         '--master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" \\\n'
         '  "${TRAIN_SCRIPT:-train.py}" --deepspeed --deepspeed_config "$HERE/ds_config.json" \\\n'
         f'  --parplan-strategy "$HERE/plan.yaml" --tp {s.tp} --sp {s.sp} '
-        f'--sp-method {s.sp_method} --pp {s.pp} --vpp {s.vpp} "$@"'
+        f"--sp-method {s.sp_method}{_sp_methods_flag(s)} --pp {s.pp} --vpp {s.vpp} "
+        '"$@"'
     )
     return "\n".join([*header, command]) + "\n"
+
+
+def _sp_methods_text(s: StrategySpec) -> str:
+    return ",".join(f"{t}={m}" for t, m in sorted((s.sp_methods or {}).items()))
+
+
+def _sp_methods_flag(s: StrategySpec) -> str:
+    return f" --sp-methods {_sp_methods_text(s)}" if s.sp_methods else ""
+
+
+def _sp_methods_comment(s: StrategySpec) -> list[str]:
+    if not s.sp_methods:
+        return []
+    return [
+        f"# per block type SP methods: {_sp_methods_text(s)} (other types: {s.sp_method}); "
+        "DSP and the token-sharded methods switch layouts between blocks (one all-to-all each)"
+    ]
 
 
 def plan_yaml(strategy: StrategySpec, *, notes: list[str]) -> str:

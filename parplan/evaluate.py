@@ -27,6 +27,7 @@ from parplan.block_model import (
     comm_strategy,
     dsp_switches_per_block,
     resolve,
+    uniform_strategy,
 )
 from parplan.bottleneck import ExposedKey, dim_name, find_bottleneck
 from parplan.comm_model import CallTime, CommModel
@@ -624,18 +625,29 @@ def sp_block_options(
     strategy: StrategySpec,
     methods: dict[str, list[str]],
     num_gpus: int | None = None,
+    cache: dict[str, _BlockRun | str] | None = None,
 ) -> SpOptions:
     """Knapsack items for every (block group, SP method offered to its type, checkpoint mode):
     one `block_options` run per method with that method on every block, plus the DSP-switch
     surcharges of mixes (block_model.dsp_switches_per_block). `strategy` carries the degrees
-    and the USP split; SpecError when no method can run."""
+    and the USP split; SpecError when no method can run. `cache` (one model, workload, cluster
+    and GPU count) keeps each method's run for the next call with the same uniform strategy."""
+    cache = {} if cache is None else cache
     runs: dict[str, _BlockRun] = {}
     dropped: dict[str, str] = {}
     for method in sorted({m for ms in methods.values() for m in ms}):
-        try:
-            runs[method] = _block_run(model, workload, cluster, _uniform(strategy, method), num_gpus)
-        except SpecError as err:
-            dropped[method] = str(err)
+        uniform = uniform_strategy(strategy, method)
+        key = uniform.model_dump_json()
+        if key not in cache:
+            try:
+                cache[key] = _block_run(model, workload, cluster, uniform, num_gpus)
+            except SpecError as err:
+                cache[key] = str(err)
+        found = cache[key]
+        if isinstance(found, str):
+            dropped[method] = found
+        else:
+            runs[method] = found
     if not runs:
         raise SpecError(next(iter(dropped.values())))
     options = [
@@ -649,13 +661,6 @@ def sp_block_options(
         fixed_time_s=min(r.fixed_time_s for r in runs.values()),
         fixed_memory_bytes=min(r.fixed_memory_bytes for r in runs.values()),
         dropped=dropped,
-    )
-
-
-def _uniform(strategy: StrategySpec, method: str) -> StrategySpec:
-    split = (strategy.ulysses, strategy.ring) if method == "usp" else (1, 1)
-    return strategy.model_copy(
-        update={"sp_method": method, "sp_methods": None, "ulysses": split[0], "ring": split[1]}
     )
 
 

@@ -49,22 +49,22 @@ def groups_over(
     """
     strides = rank_strides(degrees=degrees, order=order)
     world = prod(degrees.get(d, 1) for d in order)
-    offsets = [0]
-    for dim in sorted(dims, key=lambda d: strides[d]):
-        step = strides[dim]
-        offsets = [o + i * step for i in range(degrees.get(dim, 1)) for o in offsets]
-    offsets.sort()
-    member = set(offsets)
-    bases = [r for r in range(world) if _is_base(r, dims, degrees, strides)]
-    assert len(bases) * len(member) == world
+    offsets = _mixed_radix(dims, degrees, strides)
+    # the bases (coordinate 0 in every dim of `dims`) are the ranks spanned by the other dims
+    bases = _mixed_radix([d for d in order if d not in dims], degrees, strides)
+    assert len(bases) * len(offsets) == world
     return [[b + o for o in offsets] for b in bases]
 
 
-def _is_base(
-    rank: int, dims: Sequence[str], degrees: dict[str, int], strides: dict[str, int]
-) -> bool:
-    """True when `rank` has coordinate 0 in every dimension of `dims`."""
-    return all((rank // strides[d]) % degrees.get(d, 1) == 0 for d in dims)
+def _mixed_radix(
+    dims: Sequence[str], degrees: dict[str, int], strides: dict[str, int]
+) -> list[int]:
+    """Sorted ranks sum(i_d * stride_d) over every coordinate of `dims` (others at 0)."""
+    ranks = [0]
+    for dim in dims:
+        step = strides[dim]
+        ranks = [r + i * step for i in range(degrees.get(dim, 1)) for r in ranks]
+    return sorted(ranks)
 
 
 def rank_groups(*, degrees: dict[str, int], order: list[str]) -> dict[str, list[list[int]]]:

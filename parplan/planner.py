@@ -3,10 +3,11 @@
 It enumerates the global degrees (dp, tp, sp, pp, vpp, ZeRO stage, micro-batch, SP method with
 every Ulysses x ring split of USP, rank order) with `itertools.product`, asks the cost model for
 each candidate's per-block options, and lets the block ILP (`parplan.solver.solve_blocks`)
-choose per-block activation checkpointing under the memory cap. Candidates whose lower bound
-(`fixed time + every block at its fastest`) cannot beat the k-th best plan found so far are
-pruned without solving; so are orders whose order-independent time already loses. The result
-is exact for the cost model over this space (docs/solver.md, "Search").
+choose per-block activation checkpointing under the memory cap and, on models with several
+block types, the SP method per block type. Candidates whose lower bound (compute floor, block
+floor, `fixed time + every block at its fastest`) cannot beat the k-th best distinct plan found
+so far are pruned without solving. The result is exact for the cost model over this space
+(docs/solver.md, "Search").
 
 Deadline mode sweeps whole-node cluster sizes (powers of two and 3 x powers of two, plus the
 cluster's own size) and picks the smallest whose best plan meets the deadline.
@@ -14,6 +15,7 @@ cluster's own size) and picks the smallest whose best plan meets the deadline.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import math
@@ -24,9 +26,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parplan.block_model import uniform_strategy
 from parplan.errors import Infeasible, SpecError
 from parplan.prediction import BlockOption, Prediction
 from parplan.solver import (
+    EPS_TIME_S,
     BlockItem,
     BlockProgram,
     BlockSolution,
@@ -143,12 +147,18 @@ def orders_for(degrees: dict[str, int], *, space: OrderSpace = "all") -> list[li
     the chattiest dim on NVLink, the lightest, point-to-point one across the fabric) and tries
     sp and dp both ways: at most 2 orders instead of 24.
     """
-    active = [d for d in CANONICAL_ORDER if degrees[d] > 1]
-    rest = [d for d in CANONICAL_ORDER if degrees[d] == 1]
+    active = tuple(d for d in CANONICAL_ORDER if degrees[d] > 1)
+    return [list(order) for order in _orders(active, space)]
+
+
+@functools.lru_cache(maxsize=64)
+def _orders(active: tuple[str, ...], space: OrderSpace) -> tuple[tuple[str, ...], ...]:
+    """orders_for, cached on which dims are active (the search asks ~10^5 times)."""
+    rest = [d for d in CANONICAL_ORDER if d not in active]
     orders = [list(p) + rest for p in itertools.permutations(active)]
     if space == "standard":
-        orders = [o for o in orders if _standard(o, active)]
-    return orders
+        orders = [o for o in orders if _standard(o, list(active))]
+    return tuple(tuple(o) for o in orders)
 
 
 def _standard(order: list[str], active: list[str]) -> bool:
@@ -174,19 +184,29 @@ class Core(Record):
     zero: int
     micro_batch: int
     sp_fields: dict[str, Any]
+    # per-block-type SP methods the block ILP chooses from (None: sp_fields' method everywhere)
+    type_methods: dict[str, list[str]] | None = None
 
 
 def core_candidates(
-    *, model: ModelSpec, num_gpus: int, global_batch: int, gpus_per_node: int
+    *,
+    model: ModelSpec,
+    num_gpus: int,
+    global_batch: int,
+    gpus_per_node: int,
+    per_type: bool = False,
 ) -> Iterator[Core]:
-    """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility."""
+    """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility.
+    `per_type`: one core per USP split whose SP method the ILP picks per block type."""
     for tp, sp, pp in itertools.product(divisors(num_gpus), repeat=3):
         dp, rem = divmod(num_gpus, tp * sp * pp)
         if rem or not _degrees_ok(
             model=model, tp=tp, pp=pp, dp=dp, global_batch=global_batch, gpus_per_node=gpus_per_node
         ):
             continue
-        yield from _expand(model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch)
+        yield from _expand(
+            model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch, per_type=per_type
+        )
 
 
 def _degrees_ok(
@@ -203,18 +223,47 @@ def _degrees_ok(
 
 
 def _expand(
-    *, model: ModelSpec, dp: int, tp: int, sp: int, pp: int, global_batch: int
+    *, model: ModelSpec, dp: int, tp: int, sp: int, pp: int, global_batch: int, per_type: bool
 ) -> Iterator[Core]:
     micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
     vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
     zeros = [0, 1, 2, 3] if dp > 1 else [0]
     variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model)
-    for vpp, zero, mb, fields in itertools.product(vpps, zeros, micro, variants):
-        yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb, sp_fields=fields)
+    mixes = mix_variants(variants, model) if per_type and sp > 1 else [(v, None) for v in variants]
+    for vpp, zero, mb, (fields, methods) in itertools.product(vpps, zeros, micro, mixes):
+        yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb,
+                   sp_fields=fields, type_methods=methods)  # fmt: skip
+
+
+FACTORIZED = ("spatial", "temporal", "spatial_temporal")
+
+
+def mix_variants(
+    variants: list[dict[str, Any]], model: ModelSpec
+) -> list[tuple[dict[str, Any], dict[str, list[str]]]]:
+    """Per-block-type candidates, one per USP split (USP shares the strategy's ulysses x ring
+    split, so two types cannot run different splits): every type may pick ring, Ulysses and
+    FastSeq where the heads allow, that split's USP, and DSP (spatial/temporal types only)."""
+    whole = [v["sp_method"] for v in variants if v["sp_method"] != "usp"]
+    splits = [v for v in variants if v["sp_method"] == "usp"] or [{"sp_method": whole[0]}]
+    types = sorted({g.type for g in model.blocks})
+    result = []
+    for split in splits:
+        usp = ["usp"] if split["sp_method"] == "usp" else []
+        offered = {
+            t: sorted(m for m in whole + usp if m != "dsp" or t in FACTORIZED) for t in types
+        }
+        result.append((split, offered))
+    return result
 
 
 def strategy_of(
-    core: Core, *, order: Sequence[str], global_batch: int, ckpt: Any = "none"
+    core: Core,
+    *,
+    order: Sequence[str],
+    global_batch: int,
+    ckpt: Any = "none",
+    sp_fields: dict[str, Any] | None = None,
 ) -> StrategySpec:
     return StrategySpec(
         dp=core.dp,
@@ -228,8 +277,28 @@ def strategy_of(
         order=list(order),
         ckpt=ckpt,
         megatron_sp=core.tp > 1,
-        **core.sp_fields,
+        **(core.sp_fields if sp_fields is None else sp_fields),
     )
+
+
+def mix_fields(core: Core, methods: dict[str, str], model: ModelSpec) -> dict[str, Any]:
+    """Strategy fields of a method-per-type choice: sp_method is the method of the type with
+    the most blocks, `sp_methods` lists only the types that differ from it."""
+    blocks: Counter[str] = Counter()
+    for group in model.blocks:
+        blocks[group.type] += group.count
+    main = methods[max(blocks, key=lambda t: (blocks[t], -_first_index(model, t)))]
+    fields: dict[str, Any] = {"sp_method": main}
+    differ = {t: m for t, m in sorted(methods.items()) if m != main}
+    if differ:
+        fields["sp_methods"] = differ
+    if "usp" in methods.values():
+        fields.update(ulysses=core.sp_fields["ulysses"], ring=core.sp_fields["ring"])
+    return fields
+
+
+def _first_index(model: ModelSpec, block_type: str) -> int:
+    return next(k for k, g in enumerate(model.blocks) if g.type == block_type)
 
 
 # ----------------------------------------------------------------------- one candidate
@@ -249,8 +318,11 @@ def block_program(
             group_index=o.group_index,
             block_type=o.block_type,
             ckpt=o.ckpt,
+            method=getattr(o, "method", "default"),
             time_s=o.time_s,
             activation_bytes=o.activation_bytes,
+            surcharge_s=getattr(o, "surcharge_s", 0.0),
+            surcharge_if=_surcharge_if(o),
         )
         for o in options
     ]
@@ -263,6 +335,12 @@ def block_program(
         capacity_bytes=capacity_bytes,
         per_group=per_group,
     )
+
+
+def _surcharge_if(option: BlockOption) -> tuple[str, str] | None:
+    """evaluate.SpOption's surcharge is paid when the named type runs DSP."""
+    other = getattr(option, "surcharge_if", None)
+    return None if other is None else (other, "dsp")
 
 
 def lower_bound_s(program: BlockProgram) -> float:
@@ -294,6 +372,9 @@ class Search:
         self.evaluated = 0
         self.ilp_solves = 0
         self.closest: Infeasible | None = None
+        self.block_runs: dict[str, Any] = {}  # evaluate.sp_block_options' per-method cache
+        self.floors: dict[str, dict[str, float]] = {}  # compute floor by block type, per strategy
+        self.block_floors: dict[str, dict[str, float] | None] = {}  # by block type, per layout
 
     def bar_s(self) -> float:
         """Step time a new plan must beat to enter the top-k (inf until k plans exist)."""
@@ -305,12 +386,26 @@ class Search:
             self.closest = err
 
     def add(self, prediction: Prediction, ilp_s: float, ckpt_blocks: dict[str, int]) -> None:
+        """Keep the k best distinct layouts: one entry per layout_key, its best order."""
         key = (round(prediction.step_time_s, 9), _tie_key(prediction.strategy))
-        if any(k == key for k, *_ in self.best):
-            return
+        same = layout_key(prediction.strategy)
+        for k, entry in enumerate(self.best):
+            if layout_key(entry[1].strategy) == same:
+                if key >= entry[0]:
+                    return
+                del self.best[k]
+                break
         self.best.append((key, prediction, ilp_s, ckpt_blocks))
         self.best.sort(key=lambda entry: entry[0])
         del self.best[self.top_k :]
+
+
+def layout_key(s: StrategySpec) -> tuple:
+    """What makes two plans different layouts: degrees, SP methods, ZeRO, micro-batch (not the
+    rank order or the checkpoint list, which the planner solves for each layout)."""
+    methods = tuple(sorted((s.sp_methods or {}).items()))
+    return (s.dp, s.tp, s.sp, s.pp, s.vpp, s.zero, s.micro_batch, s.sp_method, methods,
+            s.ulysses, s.ring)  # fmt: skip
 
 
 def _closer(new: Infeasible, old: Infeasible) -> bool:
@@ -332,33 +427,79 @@ def _tie_key(s: StrategySpec) -> tuple:
         -s.micro_batch,
         s.vpp,
         s.sp_method,
+        tuple(sorted((s.sp_methods or {}).items())),
         s.ulysses,
         ckpt,
         tuple(s.order),
     )
 
 
-def evaluate_core(core: Core, ctx: Context, search: Search) -> None:
-    """Solve every rank order of one core, pruning orders that cannot enter the top-k."""
-    orders = orders_for(_degrees(core), space=ctx.order_space)
+def evaluate_family(members: list[Core], ctx: Context, search: Search, floor_s: float) -> None:
+    """Solve every rank order of every core of one family, pruning what cannot enter the top-k:
+    an order whose block floor (below) already loses, for all members at once; the remaining
+    orders of a core whose order-independent floor loses or that cannot fit in any order.
+    `floor_s`: the family's compute floor (valid for every order, ZeRO stage and SP mix)."""
+    orders = orders_for(_degrees(members[0]), space=ctx.order_space)
+    alive = list(members)
     for k, order in enumerate(orders):
-        floor_s = _evaluate_order(core, order, ctx, search)
-        if floor_s is None:  # memory or degrees: the same for every order
-            search.pruned["order"] += len(orders) - k - 1
-            return
-        if floor_s >= search.bar_s():
-            search.pruned["bound"] += len(orders) - k - 1
-            return
+        if alive and _block_floor_s(alive[0], order, ctx, search) >= search.bar_s():
+            search.pruned["bound"] += len(alive)
+            continue
+        for core in list(alive):
+            core_floor_s = _evaluate_order(core, order, ctx, search, floor_s)
+            if core_floor_s is None:  # memory or degrees: the same for every order
+                search.pruned["order"] += len(orders) - k - 1
+                alive.remove(core)
+            elif core_floor_s >= search.bar_s():
+                search.pruned["bound"] += len(orders) - k - 1
+                alive.remove(core)
 
 
-def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) -> float | None:
-    """Solve one layout; returns the order-independent floor (compute without recompute), or
-    None when the layout cannot fit whatever its order."""
+def _block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) -> float:
+    """A lower bound on every ZeRO stage of this family in this order: the blocks alone, each
+    at its fastest checkpoint mode (none), with ZeRO 0's block collectives. ZeRO 0-2 issue the
+    same block collectives and ZeRO-3 adds parameter gathers whose exposed part is >= 0; the
+    fixed part (embedders, DP/ZeRO step collectives, optimizer, pipeline sends) is >= 0.
+    With SP methods per block type: the sum over types of the least over the methods.
+    0 when the cost model has no such floor."""
+    floor = getattr(ctx.cost, "block_floor_by_type_s", None)
+    if floor is None:
+        return 0.0
+    base = strategy_of(core.model_copy(update={"zero": 0}), order=order,
+                       global_batch=ctx.global_batch)  # fmt: skip
+    methods = sorted({m for ms in core.type_methods.values() for m in ms}) if core.type_methods else [None]
+    by_method = {}
+    for method in methods:
+        uniform = base if method is None else uniform_strategy(base, method)
+        key = uniform.model_dump_json()
+        if key not in search.block_floors:
+            try:
+                search.block_floors[key] = floor(
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
+                )
+            except SpecError:
+                search.block_floors[key] = None  # the members report their own error
+        if search.block_floors[key] is not None:
+            by_method[method] = search.block_floors[key]
+    if not by_method:
+        return 0.0
+    if core.type_methods is None:
+        return sum(by_method[None].values())
+    return sum(
+        min((f.get(t, 0.0) for m, f in by_method.items() if m in offered), default=0.0)
+        for t, offered in core.type_methods.items()
+    )
+
+
+def _evaluate_order(
+    core: Core, order: list[str], ctx: Context, search: Search, family_floor_s: float
+) -> float | None:
+    """Solve one layout; returns the order-independent floor (compute without recompute, or
+    the family floor when the ILP picks the SP method per block type), or None when the layout
+    cannot fit whatever its order."""
     try:
         base = strategy_of(core, order=order, global_batch=ctx.global_batch)
-        options, fixed_s, fixed_b = ctx.cost.block_options(
-            ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus
-        )
+        options, fixed_s, fixed_b = _options(core, base, ctx, search)
         program = block_program(
             ctx.model,
             options,
@@ -370,7 +511,8 @@ def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) 
         if lower_bound_s(program) >= search.bar_s():
             search.pruned["bound"] += 1
             return 0.0  # this bound includes this order's comm: says nothing about the others
-        return _solve_and_predict(core, order, program, ctx, search)
+        floor_s = _solve_and_predict(core, order, program, ctx, search)
+        return floor_s if core.type_methods is None else family_floor_s
     except SpecError as err:
         search.note_infeasible(Infeasible("divisibility", str(err)))
     except Infeasible as err:
@@ -378,26 +520,79 @@ def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) 
     return None
 
 
+def _options(
+    core: Core, base: StrategySpec, ctx: Context, search: Search
+) -> tuple[list[BlockOption], float, float]:
+    """Knapsack items of one layout: per SP method where the ILP picks it per block type."""
+    if core.type_methods is None:
+        return ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus)
+    found = ctx.cost.sp_block_options(
+        ctx.model, ctx.workload, ctx.cluster, base, core.type_methods, ctx.num_gpus,
+        cache=search.block_runs,
+    )  # fmt: skip
+    return found.options, found.fixed_time_s, found.fixed_memory_bytes
+
+
 MAX_CAP_RETRIES = 3
+MAX_MIX_CUTS = 32  # more than the method-per-type mixes of any model (5 methods x 2 types)
 
 
 def _solve_and_predict(
     core: Core, order: list[str], program: BlockProgram, ctx: Context, search: Search
-) -> float | None:
-    """Solve the block ILP, check it with `predict`; where predict's memory exceeds the ILP's
-    (margins the additive model leaves out), tighten the cap by the excess and solve again."""
+) -> float:
+    """Solve the block ILP and check it with `predict`. With SP methods per block type, the
+    ILP's fixed terms are a lower bound (the least over the methods): while predict exceeds
+    the ILP's objective, cut that mix off and solve again, until the ILP's bound for the
+    remaining mixes cannot beat the best predicted one (docs/solver.md §1, "Mixes")."""
+    solution, prediction = _solve_fitting(core, order, program, ctx, search)
+    floor_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    best_s, cuts = prediction.step_time_s, []
+    while core.type_methods is not None and len(cuts) < MAX_MIX_CUTS:
+        if prediction.step_time_s <= solution.step_time_s * (1 + 1e-9) + EPS_TIME_S:
+            break  # the bound was tight for this mix: no other mix can be faster
+        cuts.append(solution.methods)
+        rest = program.model_copy(update={"excluded_mixes": cuts})
+        try:
+            solution, prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=best_s)
+        except Infeasible:
+            break
+        best_s = min(best_s, prediction.step_time_s)
+    return floor_s
+
+
+class _NoBetterMix(Infeasible):
+    """The ILP's bound for the remaining mixes reaches the best predicted one."""
+
+
+def _solve_fitting(
+    core: Core,
+    order: list[str],
+    program: BlockProgram,
+    ctx: Context,
+    search: Search,
+    bar_s: float = math.inf,
+) -> tuple[BlockSolution, Prediction]:
+    """Solve and predict; where predict's memory exceeds the ILP's (margins the additive model
+    leaves out), tighten the cap by the excess and solve again."""
     for _ in range(MAX_CAP_RETRIES):
         solution = solve_blocks(program, solver=ctx.solver)
         search.ilp_solves += solution.solver != "presolve"
+        if solution.step_time_s >= bar_s:
+            raise _NoBetterMix("bound", "no remaining SP-method mix beats the best one")
+        fields = mix_fields(core, solution.methods, ctx.model) if core.type_methods else None
         strategy = strategy_of(
-            core, order=order, global_batch=ctx.global_batch, ckpt=ckpt_field(solution, program)
+            core,
+            order=order,
+            global_batch=ctx.global_batch,
+            ckpt=ckpt_field(solution, program),
+            sp_fields=fields,
         )
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         search.evaluated += 1
         excess = prediction.memory.total_bytes - prediction.memory.capacity_bytes
         if prediction.fits:
             search.add(prediction, solution.step_time_s, _blocks_per_mode(solution))
-            return prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+            return solution, prediction
         cap = program.capacity_bytes - max(excess, 0.0) * 1.01 - 1.0
         program = program.model_copy(update={"capacity_bytes": cap})
     raise memory_infeasible(
@@ -449,6 +644,7 @@ class EvaluateCost:
         self.evaluate = importlib.import_module("parplan.evaluate")
         self.predict = self.evaluate.predict
         self.block_options = self.evaluate.block_options
+        self.sp_block_options = self.evaluate.sp_block_options
 
     def compute_floor_s(
         self,
@@ -460,17 +656,52 @@ class EvaluateCost:
     ) -> float:
         """m x sum over the slowest stage's blocks of fwd + bwd compute, no recompute, no
         embedders, no communication: never more than `predict`'s compute_s."""
+        by_type = self.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus)
+        return sum(by_type.values())
+
+    def block_floor_by_type_s(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> float:
+        """m x (1 + bubble) x sum over the slowest stage's blocks of one block's compute and
+        exposed communication without checkpointing: `block_options`' items at their fastest
+        mode, without `assemble` (planner._block_floor_s says why it bounds the step); by
+        block type."""
         ev = self.evaluate
-        if hasattr(ev, "compute_floor_s"):
-            return ev.compute_floor_s(model, workload, cluster, strategy, num_gpus)
         inp = ev.resolve(model, workload, cluster, strategy, num_gpus)
         device = ev.Device.of(cluster, workload.precision)
-        per_mb = 0.0
+        comm = ev.CommModel(cluster, ev.comm_strategy(strategy), inp.layout.num_gpus)
+        blocks = ev.evaluate_blocks(inp, comm, device)
+        s, m = strategy, inp.layout.microbatches
+        factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
+        by_type: Counter[str] = Counter()
+        for r in blocks:
+            by_type[r.shape.block_type] += factor * r.count * sum(ev.block_step_time(r, "none"))
+        return dict(by_type)
+
+    def compute_floor_by_type_s(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> dict[str, float]:
+        """compute_floor_s split by block type (each type under its own SP method)."""
+        ev = self.evaluate
+        inp = ev.resolve(model, workload, cluster, strategy, num_gpus)
+        device = ev.Device.of(cluster, workload.precision)
+        per_mb: Counter[str] = Counter()
         for index, count in inp.layout.stage_blocks:
             block = inp.cost.blocks[index]
-            parts = ev.block_compute(inp, block, ev.block_shape(inp, block), device)
-            per_mb += count * (parts.fwd_s + parts.bwd_s)
-        return inp.layout.microbatches * per_mb
+            view = ev.block_inputs(inp, block.block_type)
+            parts = ev.block_compute(view, block, ev.block_shape(view, block), device)
+            per_mb[block.block_type] += count * (parts.fwd_s + parts.bwd_s)
+        return {t: inp.layout.microbatches * s for t, s in per_mb.items()}
 
 
 def default_cost_model() -> CostModel:
@@ -480,22 +711,60 @@ def default_cost_model() -> CostModel:
 
 def family_key(core: Core) -> tuple:
     """Cores that differ only in ZeRO stage share their compute time (and its floor)."""
-    return (core.tp, core.sp, core.pp, core.vpp, core.micro_batch, sorted(core.sp_fields.items()))
+    methods = sorted((core.type_methods or {}).items())
+    return (core.tp, core.sp, core.pp, core.vpp, core.micro_batch, sorted(core.sp_fields.items()),
+            methods)  # fmt: skip
 
 
-def compute_floor_s(core: Core, ctx: Context) -> float:
+def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> float:
     """A lower bound on the step time of every ZeRO stage and rank order of this family:
     fwd+bwd compute without recompute, plus the pipeline bubble on that compute alone
-    (bubble = fraction * m * t_mb >= fraction * compute). Raises SpecError on bad degrees."""
+    (bubble = fraction * m * t_mb >= fraction * compute). With SP methods per block type, the
+    sum over types of the least compute over the methods offered to it: no mix is below it.
+    Raises SpecError on bad degrees (SpecError only when no method can run)."""
     strategy = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch)
     micro = ctx.global_batch // (core.dp * core.micro_batch)
+    bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
+    if core.type_methods is not None:
+        return _mix_floor_s(core, strategy, ctx, search or Search(top_k=1)) * bubble
     floor = getattr(ctx.cost, "compute_floor_s", None)
     if floor is not None:
         compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
     else:
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
-    return compute_s * (1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro))
+    return compute_s * bubble
+
+
+def _mix_floor_s(core: Core, strategy: StrategySpec, ctx: Context, search: Search) -> float:
+    assert core.type_methods is not None
+    by_method: dict[str, dict[str, float]] = {}
+    errors = []
+    for method in sorted({m for ms in core.type_methods.values() for m in ms}):
+        uniform = uniform_strategy(strategy, method)
+        key = uniform.model_dump_json()
+        if key not in search.floors:
+            try:
+                search.floors[key] = ctx.cost.compute_floor_by_type_s(
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
+                )
+            except SpecError as err:
+                search.floors[key] = {"error": str(err)}  # type: ignore[dict-item]
+        floors = search.floors[key]
+        if "error" in floors:
+            errors.append(floors["error"])
+        else:
+            by_method[method] = floors
+    if not by_method:
+        raise SpecError(str(errors[0]))
+    return sum(
+        min(f.get(t, 0.0) for m, f in by_method.items() if m in methods)
+        if any(m in by_method for m in methods)
+        else math.inf
+        for t, methods in core.type_methods.items()
+    )
+
+
 
 
 def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[float, list[Core]]]:
@@ -506,7 +775,7 @@ def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[floa
     ranked = []
     for members in grouped.values():
         try:
-            floor_s = compute_floor_s(members[0], ctx)
+            floor_s = compute_floor_s(members[0], ctx, search)
         except SpecError as err:
             search.note_infeasible(
                 Infeasible("divisibility", str(err)), count=_layouts(members, ctx)
@@ -530,6 +799,13 @@ def _degrees(core: Core) -> dict[str, int]:
     return {"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}
 
 
+def per_type_methods(ctx: Context) -> bool:
+    """Let the ILP pick the SP method per block type: where the model has several block types
+    and the cost model prices per-method items (evaluate.sp_block_options)."""
+    types = {g.type for g in ctx.model.blocks}
+    return len(types) > 1 and hasattr(ctx.cost, "sp_block_options")
+
+
 def search_plans(
     ctx: Context, *, top_k: int, progress: Progress | None = None
 ) -> tuple[Search, int]:
@@ -541,6 +817,7 @@ def search_plans(
             num_gpus=ctx.num_gpus,
             global_batch=ctx.global_batch,
             gpus_per_node=ctx.cluster.gpus_per_node,
+            per_type=per_type_methods(ctx),
         )
     )
     search = Search(top_k=top_k)
@@ -549,8 +826,7 @@ def search_plans(
         if floor_s >= search.bar_s():
             search.pruned["bound"] += sum(_layouts(m, ctx) for _f, m in ranked[done - 1 :])
             break
-        for core in members:
-            evaluate_core(core, ctx, search)
+        evaluate_family(members, ctx, search, floor_s)
         if progress is not None:
             progress(done, len(ranked))
     if progress is not None:

@@ -166,7 +166,9 @@ def _notes(best: Plan) -> list[str]:
 
 def _strategy_text(p: Plan) -> tuple[str, str]:
     s = p.strategy
-    sp = f"{s.sp} {s.sp_method}" + (f" {s.ulysses}x{s.ring}" if s.sp_method == "usp" else "")
+    sp = f"{s.sp} {s.sp_method}" + (f" {s.ulysses}x{s.ring}" if "usp" in s.methods_used else "")
+    if s.sp_methods:  # per-block-type methods: (temporal=dsp)
+        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
     ckpt = (
         s.ckpt
         if isinstance(s.ckpt, str)

@@ -42,6 +42,7 @@ def predict(
     vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank."),
     sp: int = typer.Option(None, "--sp", help="Sequence-parallel degree."),
     sp_method: str = typer.Option(None, "--sp-method", help="none|ulysses|ring|fastseq|usp|dsp"),
+    sp_methods: str = typer.Option(None, "--sp-methods", help="SP method per block type, e.g. spatial=dsp,temporal=ulysses (others use --sp-method)."),
     ulysses: int = typer.Option(None, "--ulysses", help="USP: Ulysses degree (inner)."),
     ring: int = typer.Option(None, "--ring", help="USP: ring degree (outer)."),
     megatron_sp: bool = typer.Option(None, "--megatron-sp/--no-megatron-sp", help="TP sequence parallelism."),
@@ -59,9 +60,9 @@ def predict(
     require_positive(gpus=gpus)
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
-        sp_method=sp_method, ulysses=ulysses, ring=ring, megatron_sp=megatron_sp, zero=zero,
-        ckpt=ckpt, micro_batch=micro_batch, global_batch=global_batch, order=order,
-        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
+        sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
+        megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
+        global_batch=global_batch, order=order, attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
     )  # fmt: skip
     pred = predict_step(
         load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus
@@ -116,6 +117,8 @@ def bottleneck_text(bn) -> str:  # noqa: ANN001
 
 def _strategy_text(s: StrategySpec) -> str:
     sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if s.sp_method == "usp" else "")
+    if s.sp_methods:
+        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
     stack = s.stack.model_dump(exclude_defaults=True)
     return (
         f"dp={s.dp} tp={s.tp} pp={s.pp} vpp={s.vpp} {sp} zero={s.zero} ckpt={s.ckpt} "

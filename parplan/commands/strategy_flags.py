@@ -30,12 +30,27 @@ def parse_ckpt(text: str) -> str | list[str]:
     return parts[0] if len(parts) == 1 else parts
 
 
+def parse_sp_methods(text: str) -> dict[str, str]:
+    """`spatial=ulysses,temporal=ring`: an SP method per block type (StrategySpec.sp_methods)."""
+    methods: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        block_type, eq, method = part.partition("=")
+        if not eq or not block_type.strip() or not method.strip():
+            raise SpecError(
+                f"--sp-methods {text!r}: write type=method pairs, e.g. spatial=dsp,temporal=ulysses"
+            )
+        methods[block_type.strip()] = method.strip()
+    return methods
+
+
 def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags) -> StrategySpec:
     """Flags override the strategy file; `dp` defaults to gpus / (tp·sp·pp)."""
     base = load_strategy(strategy_file).model_dump() if strategy_file else {}
     given = {k: v for k, v in flags.items() if v is not None}
     if "ckpt" in given:
         given["ckpt"] = parse_ckpt(given["ckpt"])
+    if "sp_methods" in given:
+        given["sp_methods"] = parse_sp_methods(given["sp_methods"])
     if "order" in given:
         given["order"] = [p.strip() for p in given["order"].split(",")]
     stack = {k: given.pop(k) for k in STACK_FLAGS if k in given}
