@@ -30,6 +30,7 @@ from parplan.errors import SpecError
 from parplan.topology import Topology
 
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "p2p_ring")
+Groups = np.ndarray | list[list[int]]  # process groups of global ranks; an array is (groups, size)
 
 # Achieved fraction of link rate (named per tier, never fitted per case; docs/collectives.md).
 # NVLink: "450GB/s is the line rate. With the protocol overhead (~20%) NCCL can get an effective
@@ -122,7 +123,7 @@ def estimate_collective(
     topology: Topology,
     *,
     op: str,
-    groups: list[list[int]],
+    groups: Groups,
     buffer_bytes: float,
     steps: int = 1,
 ) -> CollectiveEstimate:
@@ -147,9 +148,7 @@ def estimate_collective(
     )
 
 
-def estimate_call(
-    topology: Topology, *, call: CollectiveCall, groups: list[list[int]]
-) -> CollectiveEstimate:
+def estimate_call(topology: Topology, *, call: CollectiveCall, groups: Groups) -> CollectiveEstimate:
     """One call of a `CollectiveCall` on `groups` (multiply `time_s` by `call.count` for all)."""
     return estimate_collective(
         topology, op=call.op, groups=groups, buffer_bytes=call.buffer_bytes, steps=call.steps
@@ -200,21 +199,21 @@ def _estimate(
     )
 
 
-def _cached_plans(
-    topology: Topology, op: str, groups: list[list[int]]
-) -> tuple[tuple[_Plan, ...], int]:
+def _cached_plans(topology: Topology, op: str, groups: Groups) -> tuple[tuple[_Plan, ...], int]:
     """Plans per (op, groups). Fast path: the same `groups` object as last time (callers such as
-    the evaluator reuse `strategy_groups` lists; they must not mutate them afterwards), else a
-    key of the groups' contents (~0.2-1 ms at 16,384 ranks, to hash them)."""
+    the evaluator reuse `strategy_group_arrays`; they must not mutate them afterwards), else a
+    key of the groups' contents (an array's bytes hash in microseconds at 16,384 ranks)."""
     fast_key = ("id", op, id(groups))
     hit = topology.cache.get(fast_key)
     if hit is not None and hit[0] is groups:
         return hit[1]
-    key = (op, tuple(map(tuple, groups)))
+    if isinstance(groups, np.ndarray):
+        key = (op, groups.shape, groups.astype(np.int64, copy=False).tobytes())
+    else:
+        key = (op, tuple(map(tuple, groups)))
     entry = topology.cache.get(key)
     if entry is None:
-        group_size = max((len(g) for g in groups), default=0)
-        entry = (_plans(topology, op, _batches(topology, groups)), group_size)
+        entry = (_plans(topology, op, _batches(topology, groups)), _largest_group(groups))
         if len(topology.cache) >= CACHE_MAX_ENTRIES:
             topology.cache.pop(next(iter(topology.cache)))
         topology.cache[key] = entry
@@ -241,7 +240,16 @@ class _Batch:
     pair_count: np.ndarray  # [pairs] members in each pair
 
 
-def _batches(topo: Topology, groups: list[list[int]]) -> list[_Batch]:
+def _largest_group(groups: Groups) -> int:
+    if isinstance(groups, np.ndarray):
+        return int(groups.shape[1]) if groups.ndim == 2 and len(groups) else 0
+    return max((len(g) for g in groups), default=0)
+
+
+def _batches(topo: Topology, groups: Groups) -> list[_Batch]:
+    if isinstance(groups, np.ndarray):  # equal-sized groups: one batch
+        size = groups.shape[1] if groups.ndim == 2 else 0
+        return [_batch(topo, groups.astype(np.int64, copy=False))] if size > 1 and len(groups) else []
     by_size: dict[int, list[list[int]]] = {}
     for group in groups:
         if len(group) > 1:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from parplan.collectives import estimate_collective
 from parplan.comm_ops import CollectiveCall
-from parplan.placement import strategy_groups
+from parplan.placement import strategy_group_arrays
 from parplan.specs import ClusterSpec, StrategySpec
 from parplan.topology import Topology
 
@@ -34,11 +35,11 @@ def _topology(cluster_json: str, num_gpus: int) -> Topology:
 
 
 @lru_cache(maxsize=256)
-def _groups(key: tuple) -> dict[str, list[list[int]]]:
+def _groups(key: tuple) -> dict[str, np.ndarray]:
     dp, tp, sp, pp, order, sp_method, ulysses, ring = key
     strategy = StrategySpec(dp=dp, tp=tp, sp=sp, pp=pp, order=list(order), sp_method=sp_method,
                             ulysses=ulysses, ring=ring)  # fmt: skip
-    return strategy_groups(strategy)
+    return strategy_group_arrays(strategy)
 
 
 def _group_key(s: StrategySpec) -> tuple:
@@ -58,8 +59,8 @@ class CommModel:
         self.groups = _groups(_group_key(strategy))
 
     def group_size(self, dim: str) -> int:
-        groups = self.groups.get(dim) or [[0]]
-        return len(groups[0])
+        groups = self.groups.get(dim)
+        return 1 if groups is None else int(groups.shape[1])
 
     def time(self, call: CollectiveCall) -> CallTime:
         size = self.group_size(call.dim)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import prod
 
+import numpy as np
+
 from parplan.errors import SpecError
 from parplan.specs import StrategySpec
 
@@ -40,20 +42,24 @@ def _check_layout(*, degrees: dict[str, int], order: Sequence[str]) -> None:
             raise SpecError(f"degree {dim}={degree} must be >= 1")
 
 
-def groups_over(
-    *, dims: Sequence[str], degrees: dict[str, int], order: Sequence[str]
-) -> list[list[int]]:
-    """Groups whose ranks differ only in the coordinates of `dims` (e.g. dp and sp jointly).
-
-    Each group is sorted by rank; the groups are listed by their smallest rank.
-    """
+def group_array(*, dims: Sequence[str], degrees: dict[str, int], order: Sequence[str]) -> np.ndarray:
+    """Groups whose ranks differ only in the coordinates of `dims` (e.g. dp and sp jointly), as
+    a (groups, group size) int64 array: each row sorted by rank, rows by their smallest rank.
+    Arrays, not lists: at 16,384 ranks Python lists of ints dominated the planner's time."""
     strides = rank_strides(degrees=degrees, order=order)
     world = prod(degrees.get(d, 1) for d in order)
     offsets = _mixed_radix(dims, degrees, strides)
     # the bases (coordinate 0 in every dim of `dims`) are the ranks spanned by the other dims
     bases = _mixed_radix([d for d in order if d not in dims], degrees, strides)
     assert len(bases) * len(offsets) == world
-    return [[b + o for o in offsets] for b in bases]
+    return np.asarray(bases, dtype=np.int64)[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
+
+
+def groups_over(
+    *, dims: Sequence[str], degrees: dict[str, int], order: Sequence[str]
+) -> list[list[int]]:
+    """`group_array` as lists."""
+    return group_array(dims=dims, degrees=degrees, order=order).tolist()
 
 
 def _mixed_radix(
@@ -72,28 +78,30 @@ def rank_groups(*, degrees: dict[str, int], order: list[str]) -> dict[str, list[
     return {dim: groups_over(dims=[dim], degrees=degrees, order=order) for dim in order}
 
 
-def split_inner(groups: list[list[int]], *, inner: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Split each group into `inner`-sized contiguous sub-groups and their strided complements.
+def split_inner(groups: np.ndarray, *, inner: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split each group (a row) into `inner`-sized contiguous sub-groups and their strided
+    complements (`group[j::inner]`).
 
     USP (xDiT / yunchang `set_seq_parallel_pg`, feifeibear/long-context-attention): Ulysses is the
     inner axis (contiguous ranks, inside a node), ring the outer one.
     """
-    contiguous: list[list[int]] = []
-    strided: list[list[int]] = []
-    for group in groups:
-        if len(group) % inner:
-            raise SpecError(f"ulysses degree {inner} must divide sp group size {len(group)}")
-        contiguous += [group[i : i + inner] for i in range(0, len(group), inner)]
-        strided += [group[j::inner] for j in range(inner)]
-    return contiguous, strided
+    count, size = groups.shape
+    if size % inner:
+        raise SpecError(f"ulysses degree {inner} must divide sp group size {size}")
+    blocks = groups.reshape(count, size // inner, inner)  # (group, block, position in block)
+    return blocks.reshape(-1, inner), blocks.transpose(0, 2, 1).reshape(-1, size // inner)
 
 
-def strategy_groups(strategy: StrategySpec) -> dict[str, list[list[int]]]:
+def strategy_group_arrays(strategy: StrategySpec) -> dict[str, np.ndarray]:
     """Groups for tp, sp, dp, pp, the SP sub-axes ulysses and ring, and dp_sp (gradient/ZeRO)."""
     degrees = {d: getattr(strategy, d) for d in STRATEGY_DIMS}
     order = list(strategy.order)
-    groups = rank_groups(degrees=degrees, order=order)
-    ulysses, ring = split_inner(groups["sp"], inner=strategy.ulysses_degree)
-    groups["ulysses"], groups["ring"] = ulysses, ring
-    groups["dp_sp"] = groups_over(dims=["dp", "sp"], degrees=degrees, order=order)
+    groups = {dim: group_array(dims=[dim], degrees=degrees, order=order) for dim in order}
+    groups["ulysses"], groups["ring"] = split_inner(groups["sp"], inner=strategy.ulysses_degree)
+    groups["dp_sp"] = group_array(dims=["dp", "sp"], degrees=degrees, order=order)
     return groups
+
+
+def strategy_groups(strategy: StrategySpec) -> dict[str, list[list[int]]]:
+    """`strategy_group_arrays` as lists."""
+    return {dim: grid.tolist() for dim, grid in strategy_group_arrays(strategy).items()}
