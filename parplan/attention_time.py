@@ -89,7 +89,10 @@ def _unfused(a: AttentionShape, split: Split, device: Device, *, dropout: bool) 
     e = split.element_bytes
     elems = score_elements(a, split)
     matmul_flops = 2.0 * elems * a.head_dim  # one of QK^T, AV, dP, dV, dQ, dK
-    operand_bytes = split.micro_batch * a.sequences * (a.q_len + a.kv_len) * a.heads * a.head_dim * e
+    # q and the output at the query heads, k and v at the K/V heads (GQA)
+    operand_bytes = split.micro_batch * a.sequences * a.head_dim * e * (
+        a.q_len * a.heads + a.kv_len * a.kv_heads
+    )
     matmul_s = device.gemm_s(
         flops=matmul_flops, bytes_moved=elems * e + operand_bytes / split.gpus, kernels=1
     )

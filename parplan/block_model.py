@@ -173,15 +173,15 @@ def _elementwise_bytes_per_token(
     tests/test_elementwise_traffic.py counts these bytes op by op on a DiT block."""
     e, d = shape.element_bytes, model.hidden
     act = (3 if model.mlp == "swiglu" else 2) * model.ffn * e
-    if model.family == "gpt":
-        return 5 * d * 2 * e, act
+    attentions = shape.self_attentions + int(shape.cross_attention)
+    copies = 2 * d * e * attentions if attention == "unfused" else 0
+    if model.family == "gpt":  # unfused CoreAttention: context.permute(2, 0, 1, 3).contiguous()
+        return 5 * d * 2 * e, copies + act
     s = max(e, AUTOCAST_STREAM_BYTES)  # residual-stream bytes per element
     cast = s + e if e < s else 0  # one 16-bit copy of a GEMM input taken from the stream
     residual = (2 * s + e) * d
     modulated = (2 * d * s + 4 * d * s + cast * d + 2 * d * e + residual) * (shape.self_attentions + 1)
     cross = (cast * d + residual) * int(shape.cross_attention)
-    attentions = shape.self_attentions + int(shape.cross_attention)
-    copies = 2 * d * e * attentions if attention == "unfused" else 0
     return modulated + cross, copies + act
 
 

@@ -449,8 +449,15 @@ def _prediction(
         breakdown=breakdown,
         memory=memory,
         bottleneck=bottleneck,
-        notes=list(inp.geometry.warnings),
+        notes=list(inp.geometry.warnings) + _stack_notes(inp.strategy),
     )
+
+
+def _stack_notes(s: StrategySpec) -> list[str]:
+    if s.stack.tp_comm_overlap and s.tp > 1 and not s.megatron_sp:
+        return ["tp_comm_overlap overlaps Megatron-SP's all-gather/reduce-scatter; without "
+                "megatron_sp the TP all-reduce stays exposed (Transformer Engine does not split it)"]  # fmt: skip
+    return []
 
 
 def _recompute_flops(inp: Inputs) -> float:

@@ -99,6 +99,8 @@ def strategy_group_arrays(strategy: StrategySpec) -> dict[str, np.ndarray]:
     groups = {dim: group_array(dims=[dim], degrees=degrees, order=order) for dim in order}
     groups["ulysses"], groups["ring"] = split_inner(groups["sp"], inner=strategy.ulysses_degree)
     groups["dp_sp"] = group_array(dims=["dp", "sp"], degrees=degrees, order=order)
+    for grid in groups.values():  # cached and shared (comm_model, collectives): read-only
+        grid.flags.writeable = False
     return groups
 
 

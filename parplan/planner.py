@@ -30,7 +30,6 @@ from parplan.block_model import uniform_strategy
 from parplan.errors import Infeasible, SpecError
 from parplan.prediction import BlockOption, Prediction
 from parplan.solver import (
-    EPS_TIME_S,
     BlockItem,
     BlockProgram,
     BlockSolution,
@@ -40,7 +39,7 @@ from parplan.solver import (
     solve_blocks,
     solve_cluster_size,
 )
-from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+from parplan.specs import ClusterSpec, ModelSpec, StackSpec, StrategySpec, WorkloadSpec
 from parplan.strategies.pp import bubble_fraction
 
 CANONICAL_ORDER = ("tp", "sp", "dp", "pp")
@@ -126,14 +125,17 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def sp_variants(*, sp: int, heads_per_tp: int, model: ModelSpec) -> list[dict[str, Any]]:
-    """SP methods for degree `sp`: Ulysses/FastSeq need heads % sp == 0, USP every u x r split."""
+def sp_variants(
+    *, sp: int, heads_per_tp: int, model: ModelSpec, ring_ok: bool = True
+) -> list[dict[str, Any]]:
+    """SP methods for degree `sp`: Ulysses/FastSeq need heads % sp == 0, USP every u x r split.
+    `ring_ok=False` (unfused attention) drops ring and USP: ring attention is blockwise flash."""
     if sp == 1:
         return [{"sp_method": "none"}]
-    variants: list[dict[str, Any]] = [{"sp_method": "ring"}]
+    variants: list[dict[str, Any]] = [{"sp_method": "ring"}] if ring_ok else []
     if heads_per_tp % sp == 0:
         variants += [{"sp_method": "ulysses"}, {"sp_method": "fastseq"}]
-    splits = [u for u in divisors(sp) if 1 < u < sp and heads_per_tp % u == 0]
+    splits = [u for u in divisors(sp) if 1 < u < sp and heads_per_tp % u == 0] if ring_ok else []
     variants += [{"sp_method": "usp", "ulysses": u, "ring": sp // u} for u in splits]
     if {"spatial", "temporal", "spatial_temporal"} & {g.type for g in model.blocks}:
         variants.append({"sp_method": "dsp"})
@@ -195,6 +197,7 @@ def core_candidates(
     global_batch: int,
     gpus_per_node: int,
     per_type: bool = False,
+    ring_ok: bool = True,
 ) -> Iterator[Core]:
     """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility.
     `per_type`: one core per USP split whose SP method the ILP picks per block type."""
@@ -205,8 +208,9 @@ def core_candidates(
         ):
             continue
         yield from _expand(
-            model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch, per_type=per_type
-        )
+            model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch, per_type=per_type,
+            ring_ok=ring_ok,
+        )  # fmt: skip
 
 
 def _degrees_ok(
@@ -223,12 +227,20 @@ def _degrees_ok(
 
 
 def _expand(
-    *, model: ModelSpec, dp: int, tp: int, sp: int, pp: int, global_batch: int, per_type: bool
+    *,
+    model: ModelSpec,
+    dp: int,
+    tp: int,
+    sp: int,
+    pp: int,
+    global_batch: int,
+    per_type: bool,
+    ring_ok: bool = True,
 ) -> Iterator[Core]:
     micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
     vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
     zeros = [0, 1, 2, 3] if dp > 1 else [0]
-    variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model)
+    variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model, ring_ok=ring_ok)
     mixes = mix_variants(variants, model) if per_type and sp > 1 else [(v, None) for v in variants]
     for vpp, zero, mb, (fields, methods) in itertools.product(vpps, zeros, micro, mixes):
         yield Core(dp=dp, tp=tp, sp=sp, pp=pp, vpp=vpp, zero=zero, micro_batch=mb,
@@ -244,6 +256,8 @@ def mix_variants(
     """Per-block-type candidates, one per USP split (USP shares the strategy's ulysses x ring
     split, so two types cannot run different splits): every type may pick ring, Ulysses and
     FastSeq where the heads allow, that split's USP, and DSP (spatial/temporal types only)."""
+    if not variants:
+        return []
     whole = [v["sp_method"] for v in variants if v["sp_method"] != "usp"]
     splits = [v for v in variants if v["sp_method"] == "usp"] or [{"sp_method": whole[0]}]
     types = sorted({g.type for g in model.blocks})
@@ -264,6 +278,7 @@ def strategy_of(
     global_batch: int,
     ckpt: Any = "none",
     sp_fields: dict[str, Any] | None = None,
+    stack: StackSpec | None = None,
 ) -> StrategySpec:
     return StrategySpec(
         dp=core.dp,
@@ -277,6 +292,7 @@ def strategy_of(
         order=list(order),
         ckpt=ckpt,
         megatron_sp=core.tp > 1,
+        stack=stack or StackSpec(),
         **(core.sp_fields if sp_fields is None else sp_fields),
     )
 
@@ -466,7 +482,7 @@ def _block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) -
     if floor is None:
         return 0.0
     base = strategy_of(core.model_copy(update={"zero": 0}), order=order,
-                       global_batch=ctx.global_batch)  # fmt: skip
+                       global_batch=ctx.global_batch, stack=ctx.stack)  # fmt: skip
     methods = sorted({m for ms in core.type_methods.values() for m in ms}) if core.type_methods else [None]
     by_method = {}
     for method in methods:
@@ -498,7 +514,7 @@ def _evaluate_order(
     the family floor when the ILP picks the SP method per block type), or None when the layout
     cannot fit whatever its order."""
     try:
-        base = strategy_of(core, order=order, global_batch=ctx.global_batch)
+        base = strategy_of(core, order=order, global_batch=ctx.global_batch, stack=ctx.stack)
         options, fixed_s, fixed_b = _options(core, base, ctx, search)
         program = block_program(
             ctx.model,
@@ -541,22 +557,19 @@ def _solve_and_predict(
     core: Core, order: list[str], program: BlockProgram, ctx: Context, search: Search
 ) -> float:
     """Solve the block ILP and check it with `predict`. With SP methods per block type, the
-    ILP's fixed terms are a lower bound (the least over the methods): while predict exceeds
-    the ILP's objective, cut that mix off and solve again, until the ILP's bound for the
-    remaining mixes cannot beat the best predicted one (docs/solver.md §1, "Mixes")."""
+    ILP's fixed terms are a lower bound (the least over the methods), and every mix is a
+    distinct layout: cut the mix found off and solve again while the ILP's bound for the
+    remaining mixes could still enter the top k (docs/solver.md §1, "Mixes")."""
     solution, prediction = _solve_fitting(core, order, program, ctx, search)
     floor_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
-    best_s, cuts = prediction.step_time_s, []
+    cuts: list[dict[str, str]] = []
     while core.type_methods is not None and len(cuts) < MAX_MIX_CUTS:
-        if prediction.step_time_s <= solution.step_time_s * (1 + 1e-9) + EPS_TIME_S:
-            break  # the bound was tight for this mix: no other mix can be faster
         cuts.append(solution.methods)
         rest = program.model_copy(update={"excluded_mixes": cuts})
         try:
-            solution, prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=best_s)
+            solution, prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=search.bar_s())
         except Infeasible:
             break
-        best_s = min(best_s, prediction.step_time_s)
     return floor_s
 
 
@@ -584,6 +597,7 @@ def _solve_fitting(
             core,
             order=order,
             global_batch=ctx.global_batch,
+            stack=ctx.stack,
             ckpt=ckpt_field(solution, program),
             sp_fields=fields,
         )
@@ -623,6 +637,7 @@ class Context(Record):
     solver: SolverName
     orders: OrderSpace | Literal["auto"] = "auto"
     cost: Any  # CostModel
+    stack: StackSpec = StackSpec()  # how the user's code runs a layout: not searched
 
     @property
     def capacity_bytes(self) -> float:
@@ -666,7 +681,7 @@ class EvaluateCost:
         cluster: ClusterSpec,
         strategy: StrategySpec,
         num_gpus: int | None = None,
-    ) -> float:
+    ) -> dict[str, float]:
         """m x (1 + bubble) x sum over the slowest stage's blocks of one block's compute and
         exposed communication without checkpointing: `block_options`' items at their fastest
         mode, without `assemble` (planner._block_floor_s says why it bounds the step); by
@@ -722,7 +737,9 @@ def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> f
     (bubble = fraction * m * t_mb >= fraction * compute). With SP methods per block type, the
     sum over types of the least compute over the methods offered to it: no mix is below it.
     Raises SpecError on bad degrees (SpecError only when no method can run)."""
-    strategy = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch)
+    strategy = strategy_of(
+        core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack
+    )
     micro = ctx.global_batch // (core.dp * core.micro_batch)
     bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
     if core.type_methods is not None:
@@ -765,8 +782,6 @@ def _mix_floor_s(core: Core, strategy: StrategySpec, ctx: Context, search: Searc
     )
 
 
-
-
 def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[float, list[Core]]]:
     """Group cores by family and sort the families by their floor (cheapest first)."""
     grouped: dict[str, list[Core]] = {}
@@ -785,7 +800,8 @@ def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[floa
     ranked.sort(
         key=lambda fam: (
             fam[0],
-            _tie_key(strategy_of(fam[1][0], order=CANONICAL_ORDER, global_batch=ctx.global_batch)),
+            _tie_key(strategy_of(fam[1][0], order=CANONICAL_ORDER, global_batch=ctx.global_batch,
+                                 stack=ctx.stack)),  # fmt: skip
         )
     )
     return ranked
@@ -818,6 +834,7 @@ def search_plans(
             global_batch=ctx.global_batch,
             gpus_per_node=ctx.cluster.gpus_per_node,
             per_type=per_type_methods(ctx),
+            ring_ok=ctx.stack.attention == "flash",
         )
     )
     search = Search(top_k=top_k)
@@ -927,6 +944,7 @@ def plan(
     solver: SolverName = "highs",
     orders: OrderSpace | Literal["auto"] = "auto",
     cost_model: CostModel | None = None,
+    stack: StackSpec | None = None,
 ) -> PlanResult:
     """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster.
 
@@ -941,6 +959,7 @@ def plan(
         orders=orders,
         global_batch=global_batch or workload.global_batch,
         cost=cost_model or default_cost_model(),
+        stack=stack or StackSpec(),
     )
     _check_gpu_count(ctx)
     if deadline_days is not None:

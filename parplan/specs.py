@@ -289,10 +289,12 @@ class StrategySpec(Spec):
                 f"ulysses*ring = {self.ulysses}*{self.ring} = {self.ulysses * self.ring}, "
                 f"but sp = {self.sp}"
             )
-        if self.stack.attention == "unfused" and self.ring_degree > 1:
+        ring_methods = {"ring"} | ({"usp"} if self.ring > 1 else set())
+        if self.stack.attention == "unfused" and ring_methods & self.methods_used:
+            used = sorted(ring_methods & self.methods_used)
             raise ValueError(
-                f"sp_method={self.sp_method} runs ring attention, which is blockwise (flash) "
-                "attention; use stack.attention: flash, or sp_method ulysses"
+                f"SP method(s) {used} run ring attention, which is blockwise (flash) attention; "
+                "use stack.attention: flash, or ulysses/fastseq/dsp"
             )
         if self.megatron_sp and self.tp == 1:
             raise ValueError("megatron_sp=true needs tp > 1 (it shards TP's norms and dropout)")

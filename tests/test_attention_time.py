@@ -211,3 +211,60 @@ def _case(case_id: str):
         cluster="h100-dgx-ndr400", strategy=StrategySpec(dp=8, global_batch=8),
         measured={"step_time_s": 1.0}, tolerance=0.1,
     )  # fmt: skip
+
+
+def test_unfused_rejects_ring_from_sp_methods_too() -> None:
+    latte = load_model("latte-xl-2")
+    assert {g.type for g in latte.blocks} >= {"spatial"}
+    with pytest.raises(ValueError, match="ring attention"):
+        StrategySpec(sp=2, sp_method="ulysses", sp_methods={"spatial": "ring"},
+                     stack=StackSpec(attention="unfused"))  # fmt: skip
+    with pytest.raises(ValueError, match="ring attention"):
+        StrategySpec(sp=2, sp_method="ulysses", sp_methods={"spatial": "usp"}, ulysses=1, ring=2,
+                     stack=StackSpec(attention="unfused"))  # fmt: skip
+
+
+def test_stack_fact_contradicting_a_case_skips_it(tmp_path) -> None:
+    case = _case("ring_case").model_copy(
+        update={"strategy": StrategySpec(dp=4, sp=2, sp_method="ring", global_batch=8)}
+    )
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(json.dumps([case.model_dump(mode="json", exclude_none=True)]))
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("- {cases: ring_, stack: {attention: unfused}, source: test}\n")
+    report = validate(cases, stack_facts=load_stack_facts(facts))
+    assert report.cases[0].skipped and "ring attention" in report.cases[0].skipped
+    assert report.summary.skipped == 1
+
+
+def test_planner_keeps_the_users_stack() -> None:
+    """Unfused attention: no ring or USP layouts; every plan carries the stack it was priced with."""
+    from parplan.planner import plan
+
+    latte = load_model("latte-xl-2")
+    small = load_workload({"kind": "video", "frames": 16, "height": 256, "width": 256,
+                           "vae": {"temporal": 1, "spatial": 8}, "global_batch": 8})  # fmt: skip
+    stack = StackSpec(attention="unfused", tp_comm_overlap=True)
+    result = plan(model=latte, workload=small, cluster=load_cluster("h100-dgx-ndr400"),
+                  num_gpus=8, top_k=6, stack=stack)  # fmt: skip
+    assert result.plans
+    for p in result.plans:
+        assert p.strategy.stack == stack
+        assert not {"ring", "usp"} & p.strategy.methods_used
+
+
+def test_plan_cli_stack_flags(capsys) -> None:
+    argv = ["plan", "--model", "dit-xl-2", "--workload", "imagenet-256", "--gpus", "8", "--top", "1",
+            "--json", "--attention", "unfused", "--tp-comm-overlap"]  # fmt: skip
+    assert main(argv) == 0
+    stack = json.loads(capsys.readouterr().out)["plans"][0]["strategy"]["stack"]
+    assert stack == {"attention": "unfused", "attention_dropout": False, "tp_comm_overlap": True}
+    assert main([*argv[:-3], "--attention", "flashy"]) == 2
+    assert "stack flags" in capsys.readouterr().err
+
+
+def test_tp_overlap_without_megatron_sp_says_so() -> None:
+    inp = _block_inputs(StackSpec(tp_comm_overlap=True))
+    s = inp.strategy.model_copy(update={"megatron_sp": False})
+    p = predict(inp.model, inp.workload, inp.cluster, s, 4)
+    assert any("tp_comm_overlap" in n for n in p.notes)

@@ -15,6 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.strategy_flags import (
+    ATTENTION_DROPOUT_OPT,
+    ATTENTION_OPT,
+    TP_OVERLAP_OPT,
+    stack_from_flags,
+)
 from parplan.emit import emit
 from parplan.errors import SpecError
 from parplan.planner import Plan, PlanResult, plan
@@ -46,6 +52,9 @@ def plan_command(
     plot: Path = typer.Option(None, "--plot", help="Deadline mode: PNG of GPUs vs days."),
     solver: str = typer.Option("highs", "--solver", help="ILP solver: cbc | highs."),
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
+    attention: str = ATTENTION_OPT,
+    attention_dropout: bool = ATTENTION_DROPOUT_OPT,
+    tp_comm_overlap: bool = TP_OVERLAP_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
 ) -> None:
     """Search every parallel layout and list the fastest that fit (or, with --deadline-days,
@@ -61,6 +70,9 @@ def plan_command(
     require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
+    stack = stack_from_flags(
+        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap
+    )
     if plot is not None and deadline_days is None:
         raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")
     specs = dict(
@@ -80,6 +92,7 @@ def plan_command(
             solver=solver,
             orders=orders,
             progress=progress,
+            stack=stack,
         )
     if emit_dir is not None and result.plans:
         _emit_or_fail(

@@ -11,7 +11,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from parplan.commands.checks import require_positive, writable_file
-from parplan.commands.strategy_flags import strategy_from_flags
+from parplan.commands.strategy_flags import (
+    ATTENTION_DROPOUT_OPT,
+    ATTENTION_OPT,
+    TP_OVERLAP_OPT,
+    strategy_from_flags,
+)
 from parplan.commands.tables import quantity_table
 from parplan.compare_sp import SpRow, compare_sp, crossovers
 from parplan.errors import SpecError
@@ -51,9 +56,9 @@ def predict(
     micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
     global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
     order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
-    attention: str = typer.Option(None, "--attention", help="Attention kernel: flash (default) or unfused (s x s scores in HBM, pre-FlashAttention Megatron)."),
-    attention_dropout: bool = typer.Option(None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."),
-    tp_comm_overlap: bool = typer.Option(None, "--tp-comm-overlap/--no-tp-comm-overlap", help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap)."),
+    attention: str = ATTENTION_OPT,
+    attention_dropout: bool = ATTENTION_DROPOUT_OPT,
+    tp_comm_overlap: bool = TP_OVERLAP_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
@@ -116,7 +121,7 @@ def bottleneck_text(bn) -> str:  # noqa: ANN001
 
 
 def _strategy_text(s: StrategySpec) -> str:
-    sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if s.sp_method == "usp" else "")
+    sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if "usp" in s.methods_used else "")
     if s.sp_methods:
         sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
     stack = s.stack.model_dump(exclude_defaults=True)

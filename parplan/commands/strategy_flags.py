@@ -6,12 +6,36 @@ reported as a one-line SpecError naming the flag.
 
 from __future__ import annotations
 
+import typer
 from pydantic import ValidationError
 
 from parplan.errors import SpecError
-from parplan.specs import StrategySpec, format_validation_error, load_strategy
+from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
 STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap")  # StrategySpec.stack fields
+ATTENTION_OPT = typer.Option(
+    None,
+    "--attention",
+    help="Attention kernel: flash (default) or unfused (s x s scores in HBM, pre-FlashAttention "
+    "Megatron; no ring attention).",
+)
+ATTENTION_DROPOUT_OPT = typer.Option(
+    None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."
+)
+TP_OVERLAP_OPT = typer.Option(
+    None,
+    "--tp-comm-overlap/--no-tp-comm-overlap",
+    help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
+)
+
+
+def stack_from_flags(**flags) -> StackSpec:
+    """`strategy.stack` from the --attention/--attention-dropout/--tp-comm-overlap flags."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return StackSpec.model_validate(given)
+    except ValidationError as err:
+        raise SpecError(format_validation_error("stack flags", StackSpec, err)) from None
 
 
 def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:
