@@ -43,8 +43,8 @@ class Efficiency(BaseModel):
 # Kernel overhead: ~4 µs per eager launch incl. tail (PyTorch eager, measured widely; CUDA graphs
 # get ~1.3 µs).
 #
-# Sustained fraction (the one empirical constant of the compute model, applied to the MAMF and
-# FlashAttention figures above): those are the best shape of one kernel timed alone; a training
+# Sustained fraction (fitted, like conv_max; applied to the MAMF and FlashAttention figures
+# above): those are the best shape of one kernel timed alone; a training
 # step runs every shape of the model (wave and tile quantization, small-K projections, wgrad
 # layouts), at power-limited clocks (NVIDIA rates A100 HPL at its sustained 1305 MHz, not the
 # 1410 MHz boost of the datasheet peak: 0.93 alone), beside NCCL kernels. No source gives the
