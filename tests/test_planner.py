@@ -17,8 +17,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parplan.candidates import core_candidates, orders_for, strategy_of
 from parplan.errors import SpecError
-from parplan.planner import core_candidates, node_grid, orders_for, plan, strategy_of
+from parplan.planner import node_grid, plan
 from parplan.prediction import (
     BlockOption,
     Bottleneck,

@@ -11,19 +11,12 @@ import yaml
 from pydantic import ValidationError
 
 from parplan.block_model import dsp_switches_per_block
+from parplan.candidates import core_candidates, mix_fields, orders_for, strategy_of
 from parplan.cli import main
 from parplan.emit import emit
 from parplan.errors import SpecError
 from parplan.evaluate import predict, sp_block_options, step_collectives
-from parplan.planner import (
-    block_program,
-    core_candidates,
-    layout_key,
-    mix_fields,
-    orders_for,
-    plan,
-    strategy_of,
-)
+from parplan.planner import block_program, layout_key, plan
 from parplan.solver import solve_blocks
 from parplan.specs import StrategySpec, WorkloadSpec, load_cluster, load_model
 
