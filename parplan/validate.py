@@ -117,17 +117,16 @@ def _workload(case: ValidationCase):
     return load_workload(case.workload)
 
 
-def run_case(case: ValidationCase) -> CaseResult:
+def run_case(case: ValidationCase, facts: list[StackFact] | None = None) -> CaseResult:
+    """One case; a stack fact that contradicts it (e.g. unfused attention with ring SP) skips it
+    like any other SpecError."""
     model, workload, cluster = load_model(case.model), _workload(case), load_cluster(case.cluster)
     num_gpus = case.num_gpus or cluster.num_gpus
-    stack = case.strategy.stack
-    base = dict(
-        id=case.id,
-        tolerance=case.tolerance,
-        confidence=case.confidence,
-        stack=None if stack == StackSpec() else stack.model_dump(),
-    )
+    base: dict = dict(id=case.id, tolerance=case.tolerance, confidence=case.confidence)
     try:
+        case = with_stack_facts(case, facts or [])
+        stack = case.strategy.stack
+        base["stack"] = None if stack == StackSpec() else stack.model_dump()
         tokens = token_geometry(model, workload).tokens
         measured = measured_step_time_s(case, num_gpus, tokens)
         pred = predict(model, workload, cluster, case.strategy, num_gpus)
@@ -156,20 +155,10 @@ def validate(
     cases = load_validation_cases(path)
     results = []
     for case in cases:
-        results.append(_run_with_facts(case, stack_facts or []))
+        results.append(run_case(case, stack_facts))
         if progress:
             progress(case.id)
     return ValidationReport(cases=results, summary=summarize(results))
-
-
-def _run_with_facts(case: ValidationCase, facts: list[StackFact]) -> CaseResult:
-    """A fact that contradicts a case (e.g. unfused attention with ring SP) skips that case."""
-    try:
-        return run_case(with_stack_facts(case, facts))
-    except SpecError as err:
-        return CaseResult(id=case.id, tolerance=case.tolerance, confidence=case.confidence,
-                          predicted_step_time_s=None, measured_step_time_s=None, rel_error=None,
-                          within_tolerance=None, skipped=str(err))  # fmt: skip
 
 
 def summarize(results: list[CaseResult]) -> Summary:
