@@ -56,7 +56,7 @@ def attention_time(a: AttentionShape, split: Split, device: Device, stack: Stack
 
 def score_elements(a: AttentionShape, split: Split) -> float:
     """Score-matrix elements of one call on one GPU (the whole s x s, causal or not)."""
-    return split.micro_batch * a.sequences * a.q_len * a.kv_len * a.heads / split.gpus
+    return split.micro_batch * a.score_elements / split.gpus
 
 
 def score_bytes_per_element(*, element_bytes: int, dropout: bool) -> int:

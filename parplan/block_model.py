@@ -113,9 +113,7 @@ def block_shape(inp: Inputs, block: BlockCost) -> BlockShape:
         element_bytes=inp.layout.element_bytes,
         params_replicated=block.params_replicated,
         params_tp_sharded=block.params_tp_sharded,
-        score_elements=inp.strategy.micro_batch * sum(
-            a.sequences * a.q_len * a.kv_len * a.heads for a in block.attention
-        ),
+        score_elements=inp.strategy.micro_batch * sum(a.score_elements for a in block.attention),
     )
 
 

@@ -53,6 +53,12 @@ class AttentionShape(_Record):
     causal: bool = False
 
     @property
+    def score_elements(self) -> int:
+        """Entries of the s x s score matrices per sample (all of them: an unfused kernel
+        computes the masked half of a causal matrix too)."""
+        return self.sequences * self.q_len * self.kv_len * self.heads
+
+    @property
     def flops(self) -> float:
         """QK^T and AV: 2 matmuls x 2 FLOP per MAC (DESIGN.md); causal halves the work."""
         full = 4.0 * self.sequences * self.q_len * self.kv_len * self.heads * self.head_dim
