@@ -49,7 +49,7 @@ def exposed_seconds(timed: CallTime, parts: ComputeParts, inp: Inputs) -> float:
     return t
 
 
-_TP_OVERLAPPED = ("tp.ag", "tp.rs", "tp.ar")
+_TP_OVERLAPPED = ("tp.ag", "tp.rs")  # plain TP's all-reduce: TE has no decomposition, exposed
 
 
 def _tp_overlap_exposed(t: float, parts: ComputeParts, *, label: str, bwd: bool, degree: int) -> float:
@@ -59,10 +59,7 @@ def _tp_overlap_exposed(t: float, parts: ComputeParts, *, label: str, bwd: bool,
     split into `degree` chunks exchanged around the ring while the GEMM works on the chunk
     already present. With n chunks, n - 1 of them travel behind n - 1 GEMM chunks, so
     exposed = max(0, comm - (n - 1)/n · GEMM). In backward the dgrad and wgrad GEMMs (2x the
-    forward) are the window. Without Megatron-SP the all-reduce has no such decomposition in TE;
-    it is left exposed."""
-    if label == "tp.ar":
-        return t
+    forward) are the window."""
     share = parts.column_gemm_share if label == "tp.ag" else 1.0 - parts.column_gemm_share
     window = parts.gemm_s * share * (GEMM_BWD_OVER_FWD if bwd else 1.0)
     return max(0.0, t - window * (degree - 1) / degree)
