@@ -36,10 +36,12 @@ class Efficiency(BaseModel):
 # efficiently: see ATTENTION_HALF_SEQ.
 # HBM: STREAM-like copies reach ~90% of the datasheet (H100 3.0/3.35 TB/s; A100 1.8/2.04 TB/s).
 # VAE encoders (conv_max): calibrated once from fast-DiT's README (chuanyangjin/fast-DiT, A100,
-# fp16 autocast): online SD-VAE encoding of 128 images at 256 px costs 1.786 - 1.190 = 0.596 s,
-# i.e. 128 x 65,536 px x 4.2e6 FLOP/px / 0.596 s = 59 TFLOP/s = 0.19 of 312 (NCHW convolutions
-# and GroupNorm at full resolution in eager PyTorch). The Open-Sora cases are the out-of-sample
-# check of this constant.
+# amp rows): online SD-VAE encoding of 128 images at 256 px costs 1.786 - 1.190 = 0.596 s,
+# i.e. 128 x 65,536 px x 4.2e6 FLOP/px / 0.596 s = 59 TFLOP/s = 0.19 of the 312 TFLOP/s 16-bit
+# peak, which is the peak parplan times the VAE on. fast-DiT's train.py in fact encodes outside
+# accelerate's autocast, so that VAE ran fp32 with TF32 convolutions (cudnn.allow_tf32): 0.38 of
+# the 156 TFLOP/s TF32 peak (NCHW convolutions and GroupNorm at full resolution in eager
+# PyTorch). The Open-Sora cases (bf16 VAE on H800) are the out-of-sample check of this constant.
 # Kernel overhead: ~4 µs per eager launch incl. tail (PyTorch eager, measured widely; CUDA graphs
 # get ~1.3 µs).
 #

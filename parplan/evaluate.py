@@ -45,7 +45,15 @@ from parplan.memory import (
 )
 from parplan.overlap import Exposed, exposed_seconds, step_exposed
 from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
-from parplan.specs import GIB, ClusterSpec, ModelSpec, StackSpec, StrategySpec, WorkloadSpec
+from parplan.specs import (
+    ELEMENT_BYTES,
+    GIB,
+    ClusterSpec,
+    ModelSpec,
+    StackSpec,
+    StrategySpec,
+    WorkloadSpec,
+)
 from parplan.strategies.base import BlockShape
 from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls
 from parplan.strategies.dsp import dsp_switch_calls
@@ -321,14 +329,25 @@ def _optimizer_s(inp: Inputs, device: Device) -> float:
 
 def _encoder_s(inp: Inputs, device: Device) -> float:
     """Online VAE / text encoding of this GPU's samples (every SP/TP rank encodes its group's
-    samples, as Open-Sora does)."""
+    samples, as Open-Sora does). The text encoder runs at `stack.text_encoder_precision` when
+    set: a forward of dense GEMMs on that precision's peak, its weights read once per micro-batch."""
     if inp.cost.encoder_flops == 0:
         return 0.0
     text = _text_encoder_flops(inp)
     vae = inp.cost.encoder_flops - text
-    samples = inp.layout.microbatches * inp.strategy.micro_batch
-    text_s = device.gemm_s(flops=text * samples, bytes_moved=0.0, kernels=0)
-    return device.conv_s(flops=vae * samples) + text_s
+    s = inp.strategy
+    samples = inp.layout.microbatches * s.micro_batch
+    return device.conv_s(flops=vae * samples) + _text_encoder_s(inp, device, text * samples)
+
+
+def _text_encoder_s(inp: Inputs, device: Device, flops: float) -> float:
+    precision = inp.strategy.stack.text_encoder_precision
+    if flops == 0:
+        return 0.0
+    if precision is not None:
+        device = Device.of(inp.cluster, precision)
+    weights = inp.model.text_encoder.params * ELEMENT_BYTES[precision or inp.workload.precision]
+    return device.gemm_s(flops=flops, bytes_moved=weights * inp.layout.microbatches, kernels=0)
 
 
 def _text_encoder_flops(inp: Inputs) -> float:

@@ -244,6 +244,8 @@ class StackSpec(Spec):
     attention: Literal["flash", "unfused"] = "flash"
     attention_dropout: bool = False  # unfused only: dropout on the scores (Megatron GPT: 0.1)
     tp_comm_overlap: bool = False  # Megatron-Core --tp-comm-overlap (TE userbuffers)
+    # online text encoder's precision; None: the workload's (Open-Sora v1.0/1.1 run T5 in fp32)
+    text_encoder_precision: Precision | None = None
 
     @model_validator(mode="after")
     def _check(self) -> StackSpec:

@@ -258,7 +258,8 @@ def test_plan_cli_stack_flags(capsys) -> None:
             "--json", "--attention", "unfused", "--tp-comm-overlap"]  # fmt: skip
     assert main(argv) == 0
     stack = json.loads(capsys.readouterr().out)["plans"][0]["strategy"]["stack"]
-    assert stack == {"attention": "unfused", "attention_dropout": False, "tp_comm_overlap": True}
+    assert stack == {"attention": "unfused", "attention_dropout": False, "tp_comm_overlap": True,
+                     "text_encoder_precision": None}  # fmt: skip
     assert main([*argv[:-3], "--attention", "flashy"]) == 2
     assert "stack flags" in capsys.readouterr().err
 

@@ -86,7 +86,11 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from parplan.block_model import AUTOCAST_STREAM_BYTES, _elementwise_bytes_per_token  # noqa: E402
+from parplan.block_model import (  # noqa: E402
+    AUTOCAST_STREAM_BYTES,
+    ELEMENTWISE_BWD_OVER_FWD,
+    _elementwise_bytes_per_token,
+)
 from parplan.specs import load_model  # noqa: E402
 from parplan.strategies.base import BlockShape  # noqa: E402
 
@@ -287,6 +291,22 @@ def measure(backend: SDPBackend | None = None) -> _TrafficCounter:
     return counter
 
 
+def measure_backward() -> tuple[_TrafficCounter, _TrafficCounter]:
+    """Forward and backward of one block, each under its own counter (same rules; the backward's
+    ops are not classified by category, only their token-wide bytes are summed)."""
+    torch.manual_seed(0)
+    block = DiTBlock(D, HEADS)
+    x = torch.randn(B, N, D, requires_grad=True)
+    c = torch.randn(B, D, requires_grad=True)
+    region = _AttentionRegion()
+    fwd, bwd = _TrafficCounter(region), _TrafficCounter(region)
+    with torch.autocast("cpu", dtype=torch.bfloat16), region, fwd:
+        y = block(x, c)
+    with region, bwd:
+        y.backward(torch.randn_like(y))
+    return fwd, bwd
+
+
 # ---------------------------------------------------------------- expectation by rule
 
 # Bytes per token of one block, forward, from the dtypes the autocast op reference gives
@@ -423,3 +443,15 @@ def test_model_backend_independent_terms_match():
         if k != "layout_copy" and measured[k] != model[k]
     }
     assert wrong == {}, f"(measured, model) bytes per token: {wrong}"
+
+
+def test_backward_traffic_is_close_to_the_models_factor():
+    """The model prices the memory-bound backward at ELEMENTWISE_BWD_OVER_FWD x the forward.
+    Measured on the same block (LayerNorm, mul/add, GELU backward, the casts' backward, the
+    broadcast operands' sum reductions, gradient accumulation of the residual): 1.89x."""
+    fwd, bwd = measure_backward()
+    ratio = sum(bwd.wide.values()) / sum(fwd.wide.values())
+    print(f"\nbackward / forward token-wide bytes: {ratio:.3f} (model {ELEMENTWISE_BWD_OVER_FWD})")
+    assert sum(fwd.wide.values()) == sum(measure().wide.values())  # same forward as above
+    assert 1.0 < ratio <= ELEMENTWISE_BWD_OVER_FWD
+    assert ratio == pytest.approx(ELEMENTWISE_BWD_OVER_FWD, rel=0.15)

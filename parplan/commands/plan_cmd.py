@@ -18,6 +18,7 @@ from parplan.commands.checks import require_positive, writable_file
 from parplan.commands.strategy_flags import (
     ATTENTION_DROPOUT_OPT,
     ATTENTION_OPT,
+    TEXT_ENCODER_PRECISION_OPT,
     TP_OVERLAP_OPT,
     stack_from_flags,
 )
@@ -55,6 +56,7 @@ def plan_command(
     attention: str = ATTENTION_OPT,
     attention_dropout: bool = ATTENTION_DROPOUT_OPT,
     tp_comm_overlap: bool = TP_OVERLAP_OPT,
+    text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
 ) -> None:
     """Search every parallel layout and list the fastest that fit (or, with --deadline-days,
@@ -71,7 +73,8 @@ def plan_command(
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
     stack = stack_from_flags(
-        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap
+        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
+        text_encoder_precision=text_encoder_precision,
     )
     if plot is not None and deadline_days is None:
         raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")

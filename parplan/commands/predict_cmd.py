@@ -14,6 +14,7 @@ from parplan.commands.checks import require_positive, writable_file
 from parplan.commands.strategy_flags import (
     ATTENTION_DROPOUT_OPT,
     ATTENTION_OPT,
+    TEXT_ENCODER_PRECISION_OPT,
     TP_OVERLAP_OPT,
     strategy_from_flags,
 )
@@ -59,6 +60,7 @@ def predict(
     attention: str = ATTENTION_OPT,
     attention_dropout: bool = ATTENTION_DROPOUT_OPT,
     tp_comm_overlap: bool = TP_OVERLAP_OPT,
+    text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
@@ -68,6 +70,7 @@ def predict(
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
         megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
         global_batch=global_batch, order=order, attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
+        text_encoder_precision=text_encoder_precision,
     )  # fmt: skip
     pred = predict_step(
         load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from parplan.errors import SpecError
 from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
-STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap")  # StrategySpec.stack fields
+STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap", "text_encoder_precision")  # StrategySpec.stack fields
 ATTENTION_OPT = typer.Option(
     None,
     "--attention",
@@ -27,10 +27,15 @@ TP_OVERLAP_OPT = typer.Option(
     "--tp-comm-overlap/--no-tp-comm-overlap",
     help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
 )
+TEXT_ENCODER_PRECISION_OPT = typer.Option(
+    None,
+    "--text-encoder-precision",
+    help="Precision of the online text encoder (bf16|fp16|fp8|fp32; default: the workload's).",
+)
 
 
 def stack_from_flags(**flags) -> StackSpec:
-    """`strategy.stack` from the --attention/--attention-dropout/--tp-comm-overlap flags."""
+    """`strategy.stack` from the stack flags (STACK_FLAGS)."""
     given = {k: v for k, v in flags.items() if v is not None}
     try:
         return StackSpec.model_validate(given)
