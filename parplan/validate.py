@@ -15,13 +15,16 @@ from pydantic import BaseModel, ConfigDict
 
 from parplan.errors import SpecError
 from parplan.evaluate import predict
+from parplan.flop_conventions import step_flops
 from parplan.geometry import token_geometry
 from parplan.specs import (
     PRESET_DIR,
+    ModelSpec,
     Spec,
     StackSpec,
     StrategySpec,
     ValidationCase,
+    WorkloadSpec,
     load_cluster,
     load_model,
     load_validation_cases,
@@ -101,34 +104,40 @@ class ValidationReport(BaseModel):
     summary: Summary
 
 
-def measured_step_time_s(case: ValidationCase, num_gpus: int, tokens_per_sample: int) -> float | None:
-    """The measured step time, derived from throughput when that is what the case gives."""
-    m, batch = case.measured, case.strategy.global_batch or _workload(case).global_batch
+def measured_step_time_s(
+    case: ValidationCase, *, model: ModelSpec, workload: WorkloadSpec, num_gpus: int
+) -> float | None:
+    """The measured step time, derived from throughput, or from TFLOP/s under the case's named
+    FLOP convention (parplan/flop_conventions.py), when that is what the case gives."""
+    m, batch = case.measured, case.strategy.global_batch or workload.global_batch
     if m.step_time_s:
         return m.step_time_s
     if m.samples_per_s_per_gpu:
         return batch / (m.samples_per_s_per_gpu * num_gpus)
     if m.tokens_per_s_per_gpu:
-        return batch * tokens_per_sample / (m.tokens_per_s_per_gpu * num_gpus)
+        tokens = token_geometry(model, workload).tokens
+        return batch * tokens / (m.tokens_per_s_per_gpu * num_gpus)
+    if m.tflops_per_gpu:
+        if m.flops_convention is None:
+            raise SpecError("measured.tflops_per_gpu needs measured.flops_convention (whose FLOPs?)")
+        flops = step_flops(m.flops_convention, model, workload.seq_len, batch)
+        return flops / (m.tflops_per_gpu * 1e12 * num_gpus)
     return None
 
 
-def _workload(case: ValidationCase):
-    return load_workload(case.workload)
-
-
 def run_case(case: ValidationCase, facts: list[StackFact] | None = None) -> CaseResult:
-    """One case; a stack fact that contradicts it (e.g. unfused attention with ring SP) skips it
-    like any other SpecError."""
-    model, workload, cluster = load_model(case.model), _workload(case), load_cluster(case.cluster)
-    num_gpus = case.num_gpus or cluster.num_gpus
+    """One case. Anything parplan cannot run (an unknown preset name, a feature it does not
+    model, a stack fact that contradicts the case) skips this case with the reason; the rest of
+    the file still runs."""
     base: dict = dict(id=case.id, tolerance=case.tolerance, confidence=case.confidence)
     try:
+        model, workload = load_model(case.model), load_workload(case.workload)
+        cluster = load_cluster(case.cluster)
+        num_gpus = case.num_gpus or cluster.num_gpus
         case = with_stack_facts(case, facts or [])
         stack = case.strategy.stack
         base["stack"] = None if stack == StackSpec() else stack.model_dump()
-        tokens = token_geometry(model, workload).tokens
-        measured = measured_step_time_s(case, num_gpus, tokens)
+        measured = measured_step_time_s(case, model=model, workload=workload, num_gpus=num_gpus)
         pred = predict(model, workload, cluster, case.strategy, num_gpus)
     except SpecError as err:
         return CaseResult(**base, predicted_step_time_s=None, measured_step_time_s=None,
@@ -152,9 +161,10 @@ def run_case(case: ValidationCase, facts: list[StackFact] | None = None) -> Case
 def validate(
     path: str | Path, progress=None, stack_facts: list[StackFact] | None = None
 ) -> ValidationReport:
-    cases = load_validation_cases(path)
+    """Every case of the file. A case that breaks SPEC_FORMAT (a typo, an unknown key) stops
+    the run with a SpecError; one that parplan cannot run is reported as skipped."""
     results = []
-    for case in cases:
+    for case in load_validation_cases(path):
         results.append(run_case(case, stack_facts))
         if progress:
             progress(case.id)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from parplan.cli import main
-from parplan.specs import load_validation_cases
+from parplan.specs import load_model, load_validation_cases, load_workload
 from parplan.validate import load_stack_facts, measured_step_time_s, validate
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
@@ -50,9 +50,11 @@ def test_large_h100_megatron_runs_within_tolerance() -> None:
 def test_throughput_is_converted_to_step_time() -> None:
     """tokens/s per GPU → step time = batch · tokens / (tokens/s/GPU · GPUs)."""
     case = next(c for c in load_validation_cases(CASES) if c.id == "korthikanti2022_22b_selective_recompute_sp")
-    tokens = 2048
-    derived = measured_step_time_s(case.model_copy(update={"measured": case.measured.model_copy(
-        update={"step_time_s": None})}), 8, tokens)  # fmt: skip
+    only_tokens = case.measured.model_copy(update={"step_time_s": None, "tflops_per_gpu": None})
+    derived = measured_step_time_s(
+        case.model_copy(update={"measured": only_tokens}),
+        model=load_model(case.model), workload=load_workload(case.workload), num_gpus=8,
+    )  # fmt: skip
     assert derived == pytest.approx(4 * 2048 / (930.9 * 8))
     assert derived == pytest.approx(case.measured.step_time_s, rel=0.01)
 
@@ -71,3 +73,17 @@ def test_validate_cli_bad_file(tmp_path, capsys) -> None:
                    "  cluster: h100-dgx-ndr400\n  strategy: {dp: 1}\n  measured: {}\n  tolerence: 0.1\n")  # fmt: skip
     assert main(["validate", str(bad)]) == 2
     assert "tolerence" in capsys.readouterr().err
+
+
+def test_a_case_parplan_cannot_load_is_skipped_not_fatal(tmp_path) -> None:
+    """A model preset parplan does not ship skips that case with the reason; the other cases
+    of the file still run (a typo in a key stops the run: test_validate_cli_bad_file)."""
+    good = load_validation_cases(CASES)[0].model_dump(exclude_none=True)
+    unknown_preset = {**json.loads(json.dumps(good)), "id": "unknown_preset", "model": "llama-9-900b"}
+    path = tmp_path / "cases.yaml"
+    path.write_text(json.dumps([good, unknown_preset]))
+    report = validate(path)
+    by_id = {c.id: c for c in report.cases}
+    assert by_id[good["id"]].rel_error is not None
+    assert "llama-9-900b" in by_id["unknown_preset"].skipped
+    assert (report.summary.n, report.summary.skipped) == (1, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -253,13 +254,19 @@ def _best_usp_split(rows: list[SpRow], row: SpRow) -> int:
 
 
 def validate_cmd(
-    file: Path = typer.Argument(..., help="YAML list of validation cases (SPEC_FORMAT.md)."),
+    file: Path = typer.Argument(
+        ...,
+        help="YAML list of validation cases (SPEC_FORMAT.md). The measured step time is "
+        "step_time_s, else derived from samples/s or tokens/s per GPU, else from tflops_per_gpu "
+        "under its flops_convention (megatron_r08, narayanan2021_with_recompute, "
+        "korthikanti2022_model_flops); a case that cannot be run is listed as skipped, with why.",
+    ),
     as_json: bool = JSON_OPT,
     as_markdown: bool = typer.Option(False, "--markdown", help="Print the markdown report."),
     stack_facts: str | None = typer.Option(
         None,
         "--stack-facts",
-        help="Also apply software-stack facts (unfused attention, TP overlap) that SPEC_FORMAT "
+        help="Also apply software-stack facts (unfused attention, TP overlap, text-encoder precision) that SPEC_FORMAT "
         "cannot express: a YAML file, or a bundled name (public_cases). Default: spec fields only.",
     ),
 ) -> None:
@@ -288,12 +295,15 @@ def _print_report(report: ValidationReport) -> None:
         table.add_column(col, justify="left" if col == "case" else "right")
     for c in report.cases:
         if c.skipped:
-            table.add_row(c.id, "-", "-", f"skipped: {c.skipped}", "", "")
+            table.add_row(c.id, "-", "-", "skipped", "", "")
             continue
         table.add_row(c.id, f"{c.measured_step_time_s:.4g}", f"{c.predicted_step_time_s:.4g}",
                       f"{c.rel_error:+.1%}", f"{c.tolerance:.0%}", "yes" if c.within_tolerance else "NO")  # fmt: skip
     console = Console()
     console.print(table)
+    for c in report.cases:
+        if c.skipped:
+            console.print(f"[yellow]skipped[/] {escape(c.id)}: {escape(c.skipped)}", highlight=False)
     s = report.summary
     console.print(
         f"n={s.n} skipped={s.skipped}  MAPE {s.mape:.1%}  median {s.median_ape:.1%}  "
