@@ -93,7 +93,7 @@ def _unfused(a: AttentionShape, split: Split, device: Device, *, dropout: bool) 
     operand_bytes = split.micro_batch * a.sequences * a.head_dim * e * (
         a.q_len * a.heads + a.kv_len * a.kv_heads
     )
-    matmul_s = device.gemm_s(
+    matmul_s = device.for_attention().gemm_s(
         flops=matmul_flops, bytes_moved=elems * e + operand_bytes / split.gpus, kernels=1
     )
     drop = 2 * e + MASK_BYTES if dropout else 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.specs import ClusterSpec
+from parplan.specs import ATTENTION_PRECISION, ClusterSpec
 
 
 class Efficiency(BaseModel):
@@ -133,17 +133,28 @@ class Device(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    peak_flop_per_s: float
+    peak_flop_per_s: float  # the GEMMs' peak
     hbm_bytes_per_s: float
     eff: Efficiency
+    attention_peak_flop_per_s: float | None = None  # None: the GEMMs' peak
 
     @classmethod
     def of(cls, cluster: ClusterSpec, precision: str) -> Device:
+        """GEMMs on `precision`'s peak; attention on bf16's under fp8 (ATTENTION_PRECISION)."""
+        attention = ATTENTION_PRECISION.get(precision, precision)
         return cls(
             peak_flop_per_s=cluster.gpu.peak_flop_per_s(precision),
             hbm_bytes_per_s=cluster.gpu.hbm_bytes_per_s,
             eff=efficiency_for(cluster),
+            attention_peak_flop_per_s=cluster.gpu.peak_flop_per_s(attention),
         )
+
+    def for_attention(self) -> Device:
+        """The same GPU with attention's peak for every kernel (an unfused attention's bmm)."""
+        peak = self.attention_peak_flop_per_s
+        if peak is None or peak == self.peak_flop_per_s:
+            return self
+        return self.model_copy(update={"peak_flop_per_s": peak})
 
     def gemm_s(self, *, flops: float, bytes_moved: float, kernels: int) -> float:
         """Roofline GEMM time (Williams et al. 2009, CACM 52(4)) plus launch overhead."""
@@ -153,7 +164,8 @@ class Device(BaseModel):
 
     def attention_s(self, *, flops: float, bytes_moved: float, kernels: int) -> float:
         """Fused attention: compute at `attention_max`, or HBM-bound for short sequences."""
-        compute_s = flops / (self.peak_flop_per_s * self.eff.attention_max)
+        peak = self.attention_peak_flop_per_s or self.peak_flop_per_s
+        compute_s = flops / (peak * self.eff.attention_max)
         memory_s = bytes_moved / (self.hbm_bytes_per_s * self.eff.hbm)
         return max(compute_s, memory_s) + kernels * self.eff.kernel_overhead_s
 

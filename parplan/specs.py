@@ -36,6 +36,12 @@ CkptMode = Literal["none", "selective", "full"]
 ParallelDim = Literal["tp", "sp", "dp", "pp"]
 
 ELEMENT_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
+# Bytes of an activation, a communicated tensor and a gradient element. fp8 training (NVIDIA
+# Transformer Engine, the recipe of Megatron-Core and NeMo: "FP8 ... only for the GEMMs", the
+# TE user guide's "Using FP8 with Transformer Engine") keeps everything between GEMMs 16-bit.
+ACTIVATION_BYTES: dict[str, int] = {**ELEMENT_BYTES, "fp8": 2}
+# The precision attention runs at: TE's fused attention stays bf16 in fp8 training by default.
+ATTENTION_PRECISION: dict[str, str] = {"fp8": "bf16"}
 
 
 class Spec(BaseModel):
@@ -141,7 +147,8 @@ class WorkloadSpec(Spec):
 
     @property
     def element_bytes(self) -> int:
-        return ELEMENT_BYTES[self.precision]
+        """Bytes per activation / communicated element (16-bit under fp8 training)."""
+        return ACTIVATION_BYTES[self.precision]
 
 
 # --------------------------------------------------------------------------------- cluster
@@ -536,6 +543,8 @@ def ceil_div(a: int, b: int) -> int:
 
 __all__ = [
     "GIB",
+    "ACTIVATION_BYTES",
+    "ATTENTION_PRECISION",
     "ELEMENT_BYTES",
     "BlockGroup",
     "ClusterSpec",
