@@ -28,6 +28,7 @@ from parplan.specs import StackSpec
 
 FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
 MASK_BYTES = 1  # torch.bool dropout mask
+ACCUMULATOR_BYTES = 4  # ring attention accumulates out, dq, dk, dv in fp32
 
 
 class AttentionTime(BaseModel):
@@ -73,7 +74,28 @@ def _flash(a: AttentionShape, split: Split, device: Device) -> AttentionTime:
         bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split.gpus,
         kernels=split.ring,
     )
-    return AttentionTime(fwd_s=fwd, bwd_s=FLASH_BWD_OVER_FWD * fwd)
+    if split.ring == 1:
+        return AttentionTime(fwd_s=fwd, bwd_s=FLASH_BWD_OVER_FWD * fwd)
+    fwd_merge, bwd_merge = ring_merge_bytes(a, split)
+    kernels = split.ring + 1
+    return AttentionTime(
+        fwd_s=fwd + device.memory_bound_s(bytes_moved=fwd_merge, kernels=kernels),
+        bwd_s=FLASH_BWD_OVER_FWD * fwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
+    )
+
+
+def ring_merge_bytes(a: AttentionShape, split: Split) -> tuple[float, float]:
+    """HBM bytes (forward, backward) of ring attention's per-step merges on one GPU, beside the
+    blockwise flash kernels (zhuzilin/ring-flash-attention and yunchang/ring,
+    ring_flash_attn.py and utils.py). The accumulators are fp32: forward, the output and its
+    log-sum-exp (`update_out_and_lse`, one TorchScript-fused kernel per step after the first:
+    read the fp32 output and the e-byte block output, write the fp32 output); backward, dq, dk
+    and dv (`dq += block_dq`, `dk = block_dk + next_dk`: the same r 4 + r e + w 4). The first
+    step casts the e-byte block to fp32 and the end casts back: (e + 4) each."""
+    e, per_gpu = split.element_bytes, split.micro_batch * a.sequences * a.head_dim / split.gpus
+    q_elems, kv_elems = per_gpu * a.q_len * a.heads, per_gpu * a.kv_len * a.kv_heads
+    per_element = 2 * (e + ACCUMULATOR_BYTES) + (split.ring - 1) * (2 * ACCUMULATOR_BYTES + e)
+    return q_elems * per_element, (q_elems + 2 * kv_elems) * per_element
 
 
 def _padded_head_dim(head_dim: int) -> int:

@@ -133,7 +133,12 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         kernels=shape.sublayers * 2,
     )
     per_gpu = Split(micro_batch=b, gpus=split, ring=s.ring_degree, element_bytes=e)
-    attention = {id(a): attention_time(a, per_gpu, device, s.stack) for a in block.attention}
+    # cross-attention keys (text) are whole on every rank: one kernel, no ring steps
+    local = per_gpu.model_copy(update={"ring": 1})
+    attention = {
+        id(a): attention_time(a, local if a.kind == "cross" else per_gpu, device, s.stack)
+        for a in block.attention
+    }
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
     stream, act = _elementwise_bytes_per_token(inp.model, shape, s.stack.attention)
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank

@@ -4,13 +4,17 @@ Sources: zhuzilin/ring-flash-attention and feifeibear/long-context-attention
 `yunchang/ring/ring_flash_attn.py`; Liu et al. 2023 (arXiv 2310.01889). Forward: p−1 P2P steps
 each sending the local K,V block 2·X_kv/p (per-GPU 2·X_kv·(p−1)/p, sequence_parallel.md §2a);
 backward: K,V again (p−1 steps) and dK,dV, which travel with them and make one final hop home
-(p steps). Each step overlaps with the blockwise attention of the block already present.
+(p steps), in fp32: both implementations accumulate dk, dv in fp32 and send the accumulators
+(`dk = block_dk_buffer.to(torch.float32)` ... `send_recv(dk)`). Each step overlaps with the
+blockwise attention of the block already present.
 """
 
 from __future__ import annotations
 
 from parplan.comm_ops import CollectiveCall, GroupDim
 from parplan.strategies.base import BlockShape
+
+DKV_BYTES = 4  # fp32 dK, dV accumulators travel the ring
 
 
 def ring_calls(
@@ -22,12 +26,13 @@ def ring_calls(
     shard = shard or degree
     n = shape.self_attentions
     block = 2 * shape.x_kv_bytes / shard
+    grads = block * max(DKV_BYTES, shape.element_bytes) / shape.element_bytes
     fwd = [CollectiveCall(op="p2p_ring", dim=dim, buffer_bytes=block, count=n,
                           steps=degree - 1, label="ring.kv")]
     bwd = [
         CollectiveCall(op="p2p_ring", dim=dim, buffer_bytes=block, count=n,
                        steps=degree - 1, phase="bwd", label="ring.kv"),
-        CollectiveCall(op="p2p_ring", dim=dim, buffer_bytes=block, count=n,
+        CollectiveCall(op="p2p_ring", dim=dim, buffer_bytes=grads, count=n,
                        steps=degree, phase="bwd", label="ring.dkv"),
     ]
     return fwd, bwd
