@@ -335,18 +335,17 @@ def _encoder_s(inp: Inputs, device: Device) -> float:
         return 0.0
     text = _text_encoder_flops(inp)
     vae = inp.cost.encoder_flops - text
-    s = inp.strategy
-    samples = inp.layout.microbatches * s.micro_batch
+    samples = inp.layout.microbatches * inp.strategy.micro_batch
     return device.conv_s(flops=vae * samples) + _text_encoder_s(inp, device, text * samples)
 
 
 def _text_encoder_s(inp: Inputs, device: Device, flops: float) -> float:
-    precision = inp.strategy.stack.text_encoder_precision
     if flops == 0:
         return 0.0
-    if precision is not None:
+    precision = inp.strategy.stack.text_encoder_precision or inp.workload.precision
+    if precision != inp.workload.precision:
         device = Device.of(inp.cluster, precision)
-    weights = inp.model.text_encoder.params * ELEMENT_BYTES[precision or inp.workload.precision]
+    weights = inp.model.text_encoder.params * ELEMENT_BYTES[precision]
     return device.gemm_s(flops=flops, bytes_moved=weights * inp.layout.microbatches, kernels=0)
 
 

@@ -36,9 +36,10 @@ CkptMode = Literal["none", "selective", "full"]
 ParallelDim = Literal["tp", "sp", "dp", "pp"]
 
 ELEMENT_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
-# Bytes of an activation, a communicated tensor and a gradient element. fp8 training (NVIDIA
-# Transformer Engine, the recipe of Megatron-Core and NeMo: "FP8 ... only for the GEMMs", the
-# TE user guide's "Using FP8 with Transformer Engine") keeps everything between GEMMs 16-bit.
+# Bytes of an activation, a communicated tensor and a gradient element. fp8 training with NVIDIA
+# Transformer Engine (Megatron-Core, NeMo; TE user guide, "Using FP8 with Transformer Engine")
+# casts to fp8 inside its Linear/LayerNormLinear/LayerNormMLP modules for the GEMMs only, so
+# what flows between modules, what is communicated and the gradients stay 16-bit.
 ACTIVATION_BYTES: dict[str, int] = {**ELEMENT_BYTES, "fp8": 2}
 # The precision attention runs at: TE's fused attention stays bf16 in fp8 training by default.
 ATTENTION_PRECISION: dict[str, str] = {"fp8": "bf16"}
