@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,20 @@ REFERENCE = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "model_configs.yaml"
 )
 
-# reference key (model_configs.yaml) -> preset name (tools/convert_presets.py NAMES)
-PRESET_OF = {
-    "dit_xl_2": "dit-xl-2", "dit_l_2": "dit-l-2", "dit_b_2": "dit-b-2", "dit_s_2": "dit-s-2",
-    "uvit_h_2": "uvit-h-2", "pixart_alpha": "pixart-alpha", "pixart_sigma": "pixart-sigma",
-    "latte_xl_2": "latte-xl-2", "open_sora_1_2": "open-sora-1.2",
-    "open_sora_2_0": "open-sora-2.0", "open_sora_plan_v1_3": "open-sora-plan-1.3",
-    "cogvideox_2b": "cogvideox-2b", "cogvideox_5b": "cogvideox-5b",
-    "hunyuanvideo": "hunyuanvideo", "wan2_1_t2v_1_3b": "wan2.1-1.3b",
-    "wan2_1_t2v_14b": "wan2.1-14b", "mochi_1": "mochi-1", "ltx_video_2b": "ltx-video",
-    "step_video_t2v": "step-video-t2v", "movie_gen_video_30b": "movie-gen-30b",
-    "allegro": "allegro", "sd3_medium": "sd3-medium", "flux_1_dev": "flux-dev",
-}  # fmt: skip
+CONVERTER = Path(__file__).resolve().parents[1] / "tools" / "convert_presets.py"
+
+
+def _converter_names() -> dict[str, str]:
+    """tools/convert_presets.py NAMES (preset name -> reference key), the one copy of the map;
+    tools/ is a folder of scripts, not a package, so it is loaded from its path."""
+    spec = importlib.util.spec_from_file_location("convert_presets", CONVERTER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.NAMES
+
+
+# reference key (model_configs.yaml) -> preset name
+PRESET_OF = {key: name for name, key in _converter_names().items()}
 
 
 def video(frames: int, height: int, width: int, **kw) -> WorkloadSpec:
