@@ -158,7 +158,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
 
 
 def _elementwise_bytes_per_token(
-    model: ModelSpec, shape: BlockShape, attention: str = "flash"
+    model: ModelSpec, shape: BlockShape, attention: str = "flash2"
 ) -> tuple[float, float]:
     """Memory-bound traffic of one block per token, forward, in bytes: (whole on every TP rank
     without Megatron-SP: residual stream, norms, casts; split by TP: head-split copies and the

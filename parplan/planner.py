@@ -638,7 +638,7 @@ def search_plans(
             global_batch=ctx.global_batch,
             gpus_per_node=ctx.cluster.gpus_per_node,
             per_type=per_type_methods(ctx),
-            ring_ok=ctx.stack.attention == "flash",
+            ring_ok=ctx.stack.fused_attention,
         )
     )
     search = Search(top_k=top_k)

@@ -33,6 +33,7 @@ BlockType = Literal["full", "spatial", "temporal", "mmdit", "spatial_temporal", 
 Precision = Literal["bf16", "fp16", "fp8", "fp32"]
 SpMethod = Literal["none", "ulysses", "ring", "fastseq", "usp", "dsp"]
 CkptMode = Literal["none", "selective", "full"]
+AttentionKernel = Literal["flash2", "flash3", "cudnn", "unfused"]
 ParallelDim = Literal["tp", "sp", "dp", "pp"]
 
 ELEMENT_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
@@ -242,25 +243,34 @@ class ClusterSpec(Spec):
 
 
 class StackSpec(Spec):
-    """How the training code executes the layout where that changes the cost; parplan's
-    extension of SPEC_FORMAT's strategy (docs/spec_extensions.md). The defaults describe a
-    current stack (FlashAttention, no TP overlap); the planner keeps what the user gives."""
+    """How the training code executes the layout where that changes the cost (SPEC_FORMAT.md,
+    `strategy.stack`). The defaults describe plain PyTorch: FlashAttention-2 (SDPA's flash
+    backend), eager elementwise kernels, no TP overlap; the planner keeps what the user gives."""
 
-    # flash: fused attention, the s x s scores never reach HBM (FlashAttention, PyTorch SDPA);
-    # unfused: QK^T and AV as batched GEMMs with softmax (and dropout) passes over the s x s
-    # scores in HBM (Megatron-LM CoreAttention before FlashAttention, PyTorch's math path).
-    attention: Literal["flash", "unfused"] = "flash"
+    # flash2 | flash3 | cudnn: fused attention, the s x s scores never reach HBM
+    # (FlashAttention-2 / PyTorch SDPA, FlashAttention-3, cuDNN fused attention as Transformer
+    # Engine picks it on Hopper); unfused: QK^T and AV as batched GEMMs with softmax (and
+    # dropout) passes over the s x s scores in HBM (Megatron-LM CoreAttention before
+    # FlashAttention, PyTorch's math path).
+    attention: AttentionKernel = "flash2"
     attention_dropout: bool = False  # unfused only: dropout on the scores (Megatron GPT: 0.1)
     tp_comm_overlap: bool = False  # Megatron-Core --tp-comm-overlap (TE userbuffers)
+    # eager: one PyTorch kernel per op; fused: torch.compile / Transformer Engine / apex
+    elementwise: Literal["eager", "fused"] = "eager"
     # online text encoder's precision; None: the workload's (Open-Sora v1.0/1.1 run T5 in fp32)
     text_encoder_precision: Precision | None = None
 
+    @property
+    def fused_attention(self) -> bool:
+        """Scores stay on chip (every kernel but `unfused`): ring attention can run blockwise."""
+        return self.attention != "unfused"
+
     @model_validator(mode="after")
     def _check(self) -> StackSpec:
-        if self.attention_dropout and self.attention == "flash":
+        if self.attention_dropout and self.fused_attention:
             raise ValueError(
                 "attention_dropout adds passes over stored scores; it needs attention: unfused "
-                "(flash fuses dropout into the kernel)"
+                f"({self.attention} fuses dropout into the kernel)"
             )
         return self
 
@@ -304,7 +314,7 @@ class StrategySpec(Spec):
             used = sorted(ring_methods & self.methods_used)
             raise ValueError(
                 f"SP method(s) {used} run ring attention, which is blockwise (flash) attention; "
-                "use stack.attention: flash, or ulysses/fastseq/dsp"
+                "use a fused stack.attention (flash2|flash3|cudnn), or ulysses/fastseq/dsp"
             )
         if self.megatron_sp and self.tp == 1:
             raise ValueError("megatron_sp=true needs tp > 1 (it shards TP's norms and dropout)")

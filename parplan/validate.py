@@ -18,55 +18,15 @@ from parplan.evaluate import predict
 from parplan.flop_conventions import step_flops
 from parplan.geometry import token_geometry
 from parplan.specs import (
-    PRESET_DIR,
     ModelSpec,
-    Spec,
     StackSpec,
-    StrategySpec,
     ValidationCase,
     WorkloadSpec,
     load_cluster,
     load_model,
     load_validation_cases,
     load_workload,
-    parse_spec,
-    read_yaml,
 )
-
-STACK_FACTS_DIR = PRESET_DIR / "stack_facts"
-
-
-class StackFact(Spec):
-    """A software-stack fact about the cases whose id starts with `cases`, with its source."""
-
-    cases: str
-    stack: StackSpec
-    source: str
-
-
-def load_stack_facts(name_or_path: str | Path) -> list[StackFact]:
-    """A bundled facts file by name (parplan/presets/stack_facts/NAME.yaml) or a path."""
-    path = Path(name_or_path)
-    bundled = STACK_FACTS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file() and bundled.is_file():
-        path = bundled
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in STACK_FACTS_DIR.glob("*.yaml")))
-        raise SpecError(f"--stack-facts '{name_or_path}': no such file; bundled: {known}")
-    raw = read_yaml(path)
-    if not isinstance(raw, list):
-        raise SpecError(f"{path}: expected a YAML list of {{cases, stack, source}} entries")
-    return [parse_spec(StackFact, entry, f"{path}[{i}]") for i, entry in enumerate(raw)]
-
-
-def with_stack_facts(case: ValidationCase, facts: list[StackFact]) -> ValidationCase:
-    """The case with the stack of the last fact whose prefix matches its id."""
-    matching = [f for f in facts if case.id.startswith(f.cases)]
-    if not matching:
-        return case
-    data = {**case.strategy.model_dump(), "stack": matching[-1].stack.model_dump()}
-    strategy = parse_spec(StrategySpec, data, f"case {case.id}: strategy with stack facts")
-    return case.model_copy(update={"strategy": strategy})
 
 
 class CaseResult(BaseModel):
@@ -83,7 +43,7 @@ class CaseResult(BaseModel):
     predicted_memory_gib: float | None = None
     measured_memory_gib: float | None = None
     confidence: str | None = None
-    stack: dict | None = None  # the stack facts applied (None: SPEC_FORMAT fields only)
+    stack: dict | None = None  # the case's strategy.stack where it states one (None: defaults)
 
 
 class Summary(BaseModel):
@@ -125,16 +85,15 @@ def measured_step_time_s(
     return None
 
 
-def run_case(case: ValidationCase, facts: list[StackFact] | None = None) -> CaseResult:
-    """One case. Anything parplan cannot run (an unknown preset name, a feature it does not
-    model, a stack fact that contradicts the case) skips this case with the reason; the rest of
-    the file still runs."""
+def run_case(case: ValidationCase) -> CaseResult:
+    """One case, with its own `strategy.stack`. Anything parplan cannot run (an unknown preset
+    name, a feature it does not model) skips this case with the reason; the rest of the file
+    still runs."""
     base: dict = dict(id=case.id, tolerance=case.tolerance, confidence=case.confidence)
     try:
         model, workload = load_model(case.model), load_workload(case.workload)
         cluster = load_cluster(case.cluster)
         num_gpus = case.num_gpus or cluster.num_gpus
-        case = with_stack_facts(case, facts or [])
         stack = case.strategy.stack
         base["stack"] = None if stack == StackSpec() else stack.model_dump()
         measured = measured_step_time_s(case, model=model, workload=workload, num_gpus=num_gpus)
@@ -158,14 +117,12 @@ def run_case(case: ValidationCase, facts: list[StackFact] | None = None) -> Case
     )
 
 
-def validate(
-    path: str | Path, progress=None, stack_facts: list[StackFact] | None = None
-) -> ValidationReport:
+def validate(path: str | Path, progress=None) -> ValidationReport:
     """Every case of the file. A case that breaks SPEC_FORMAT (a typo, an unknown key) stops
     the run with a SpecError; one that parplan cannot run is reported as skipped."""
     results = []
     for case in load_validation_cases(path):
-        results.append(run_case(case, stack_facts))
+        results.append(run_case(case))
         if progress:
             progress(case.id)
     return ValidationReport(cases=results, summary=summarize(results))

@@ -1,4 +1,4 @@
-"""Attention kernels (flash vs unfused), Megatron TP comm overlap, and validation stack facts.
+"""Attention kernels (flash vs unfused), Megatron TP comm overlap, and the stack validation cases state.
 
 Each cost rule is checked against an independent count: the unfused kernel's HBM traffic against
 a kernel-by-kernel list of Megatron's CoreAttention tensors, its stored activations against
@@ -22,8 +22,15 @@ from parplan.errors import SpecError
 from parplan.evaluate import block_activation_bytes, evaluate_blocks, predict
 from parplan.flops import AttentionShape
 from parplan.overlap import exposed_seconds
-from parplan.specs import StackSpec, StrategySpec, load_cluster, load_model, load_workload
-from parplan.validate import load_stack_facts, validate, with_stack_facts
+from parplan.specs import (
+    StackSpec,
+    StrategySpec,
+    load_cluster,
+    load_model,
+    load_validation_cases,
+    load_workload,
+)
+from parplan.validate import validate
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 HBM_BYTES_PER_S = 2e12
@@ -161,46 +168,21 @@ def test_predict_cli_stack_flags(capsys) -> None:
     assert "stack.attention" in capsys.readouterr().err
 
 
-def test_bundled_stack_facts_load_and_match_by_prefix() -> None:
-    facts = load_stack_facts("public_cases")
-    assert {f.cases for f in facts} >= {"narayanan2021_", "korthikanti2022_", "megatron_core_r080_"}
-    assert all(f.source for f in facts)
-
-
-def test_stack_facts_errors(tmp_path) -> None:
-    with pytest.raises(SpecError, match="bundled: public_cases"):
-        load_stack_facts("no-such-facts")
-    bad = tmp_path / "facts.yaml"
-    bad.write_text("- {cases: x_, stack: {attention: unfused, overlap: true}, source: s}\n")
-    with pytest.raises(SpecError, match="overlap"):
-        load_stack_facts(bad)
-
-
 @pytest.mark.skipif(not CASES.exists(), reason="needs ../shared/validation/public_cases.yaml")
-def test_validate_with_stack_facts_reports_the_applied_stack() -> None:
-    facts = load_stack_facts("public_cases")
-    report = validate(CASES, stack_facts=facts)
-    by_id = {c.id: c for c in report.cases}
-    assert by_id["korthikanti2022_22b_selective_recompute_sp"].stack["attention"] == "unfused"
-    assert by_id["fastdit_xl2_256_1xa100_gc"].stack is None
-    plain = {c.id: c for c in validate(CASES).cases}
-    # the unfused attention core is what selective recompute recomputes: slower, closer to measured
+def test_validate_uses_each_cases_own_stack() -> None:
+    """The public cases state their stack (shared/validation/README.md, "Software stack"): the
+    2021-22 Megatron runs unfused with dropout, Megatron-Core on H100 cuDNN with TP overlap."""
+    stacks = {c.id: c.strategy.stack for c in load_validation_cases(CASES)}
     k = "korthikanti2022_22b_selective_recompute_sp"
-    assert by_id[k].predicted_step_time_s > plain[k].predicted_step_time_s
-    assert all(c.stack is None for c in plain.values())
-
-
-def test_with_stack_facts_last_match_wins(tmp_path) -> None:
-    facts_file = tmp_path / "f.yaml"
-    facts_file.write_text(
-        "- {cases: a_, stack: {attention: unfused}, source: one}\n"
-        "- {cases: a_b, stack: {tp_comm_overlap: true}, source: two}\n"
-    )
-    facts = load_stack_facts(facts_file)
-    case = _case("a_b_1")
-    assert with_stack_facts(case, facts).strategy.stack == StackSpec(tp_comm_overlap=True)
-    assert with_stack_facts(_case("a_c"), facts).strategy.stack.attention == "unfused"
-    assert with_stack_facts(_case("z"), facts) == _case("z")
+    assert stacks[k] == StackSpec(attention="unfused", attention_dropout=True)
+    report = {c.id: c for c in validate(CASES).cases}
+    assert report[k].stack["attention"] == "unfused"
+    assert report["megatron_core_r080_h100_weak_1p7b"].stack["attention"] == "cudnn"
+    # the unfused attention core is what selective recompute recomputes: slower than flash2
+    case = next(c for c in load_validation_cases(CASES) if c.id == k)
+    flash = case.strategy.model_copy(update={"stack": StackSpec()})
+    p = predict(load_model(case.model), load_workload(case.workload), load_cluster(case.cluster), flash, 8)
+    assert report[k].predicted_step_time_s > p.step_time_s
 
 
 def _case(case_id: str):
@@ -224,17 +206,14 @@ def test_unfused_rejects_ring_from_sp_methods_too() -> None:
                      stack=StackSpec(attention="unfused"))  # fmt: skip
 
 
-def test_stack_fact_contradicting_a_case_skips_it(tmp_path) -> None:
-    case = _case("ring_case").model_copy(
-        update={"strategy": StrategySpec(dp=4, sp=2, sp_method="ring", global_batch=8)}
-    )
+def test_a_case_whose_stack_contradicts_its_layout_is_a_spec_error(tmp_path) -> None:
+    data = _case("ring_case").model_dump(mode="json", exclude_none=True)
+    data["strategy"] = {"dp": 4, "sp": 2, "sp_method": "ring", "global_batch": 8,
+                        "stack": {"attention": "unfused"}}  # fmt: skip
     cases = tmp_path / "cases.yaml"
-    cases.write_text(json.dumps([case.model_dump(mode="json", exclude_none=True)]))
-    facts = tmp_path / "facts.yaml"
-    facts.write_text("- {cases: ring_, stack: {attention: unfused}, source: test}\n")
-    report = validate(cases, stack_facts=load_stack_facts(facts))
-    assert report.cases[0].skipped and "ring attention" in report.cases[0].skipped
-    assert report.summary.skipped == 1
+    cases.write_text(json.dumps([data]))
+    with pytest.raises(SpecError, match="ring attention"):
+        validate(cases)
 
 
 def test_planner_keeps_the_users_stack() -> None:
@@ -259,7 +238,7 @@ def test_plan_cli_stack_flags(capsys) -> None:
     assert main(argv) == 0
     stack = json.loads(capsys.readouterr().out)["plans"][0]["strategy"]["stack"]
     assert stack == {"attention": "unfused", "attention_dropout": False, "tp_comm_overlap": True,
-                     "text_encoder_precision": None}  # fmt: skip
+                     "elementwise": "eager", "text_encoder_precision": None}  # fmt: skip
     assert main([*argv[:-3], "--attention", "flashy"]) == 2
     assert "stack flags" in capsys.readouterr().err
 

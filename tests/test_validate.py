@@ -13,12 +13,12 @@ import pytest
 
 from parplan.cli import main
 from parplan.specs import load_model, load_validation_cases, load_workload
-from parplan.validate import load_stack_facts, measured_step_time_s, validate
+from parplan.validate import measured_step_time_s, validate
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 pytestmark = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")
 
-MAPE_GUARD = 0.15  # spec fields only: measured 0.134; lower it as the model improves
+MAPE_GUARD = 0.10  # with each case's own stack: measured 0.089; lower it as the model improves
 FACTS_MAPE_GUARD = 0.10  # with the bundled stack facts: measured 0.089 (the target)
 
 
@@ -30,12 +30,6 @@ def test_every_case_runs_and_summary_is_honest() -> None:
     assert report.summary.max_ape == pytest.approx(max(errors))
     assert report.summary.mape <= MAPE_GUARD
     assert report.summary.within_tolerance == sum(bool(c.within_tolerance) for c in report.cases)
-
-
-def test_stack_facts_run_is_within_the_guard() -> None:
-    report = validate(CASES, stack_facts=load_stack_facts("public_cases"))
-    assert report.summary.n == 38
-    assert report.summary.mape <= FACTS_MAPE_GUARD
 
 
 def test_large_h100_megatron_runs_within_tolerance() -> None:

@@ -25,7 +25,7 @@ from parplan.errors import SpecError
 from parplan.evaluate import predict as predict_step
 from parplan.prediction import Prediction
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
-from parplan.validate import ValidationReport, load_stack_facts, markdown, validate
+from parplan.validate import ValidationReport, markdown, validate
 
 DEFAULT_MODEL = "hunyuanvideo"
 DEFAULT_WORKLOAD = "video-720p-129f"
@@ -263,20 +263,11 @@ def validate_cmd(
     ),
     as_json: bool = JSON_OPT,
     as_markdown: bool = typer.Option(False, "--markdown", help="Print the markdown report."),
-    stack_facts: str | None = typer.Option(
-        None,
-        "--stack-facts",
-        help="Also apply software-stack facts (unfused attention, TP overlap, text-encoder precision) that SPEC_FORMAT "
-        "cannot express: a YAML file, or a bundled name (public_cases). Default: spec fields only.",
-    ),
 ) -> None:
     """Predict every published case and report step-time errors against the measurements."""
-    facts = load_stack_facts(stack_facts) if stack_facts else None
     with Progress(transient=True, disable=as_json or as_markdown) as progress:
         task = progress.add_task("validating", total=None)
-        report = validate(
-            file, progress=lambda cid: progress.update(task, description=cid), stack_facts=facts
-        )
+        report = validate(file, progress=lambda cid: progress.update(task, description=cid))
     if as_json:
         print(json.dumps(report_json(report), indent=2))
     elif as_markdown:

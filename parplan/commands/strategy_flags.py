@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from parplan.errors import SpecError
 from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
-STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap", "text_encoder_precision")  # StrategySpec.stack fields
+STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap", "elementwise", "text_encoder_precision")  # StrategySpec.stack fields
 ATTENTION_OPT = typer.Option(
     None,
     "--attention",
-    help="Attention kernel: flash (default) or unfused (s x s scores in HBM, pre-FlashAttention "
-    "Megatron; no ring attention).",
+    help="Attention kernel: flash2 (default: FlashAttention-2, PyTorch SDPA), flash3, cudnn "
+    "(Transformer Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
 )
 ATTENTION_DROPOUT_OPT = typer.Option(
     None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."
