@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from parplan.collectives import estimate_collective
-from parplan.placement import rank_groups
+from parplan.cluster.collectives import estimate_collective
+from parplan.cluster.placement import rank_groups
+from parplan.cluster.topology import Topology
 from parplan.specs import load_cluster
-from parplan.topology import Topology
 
 GIB = 2**30
 REPEATS = 200

@@ -14,8 +14,8 @@ import json
 import statistics
 import time
 
-from parplan.planner import plan
-from parplan.solver import BlockItem, BlockProgram, solve_blocks
+from parplan.plan.ilp import BlockItem, BlockProgram, solve_blocks
+from parplan.plan.search import plan
 from parplan.specs import GIB, load_cluster, load_model, load_workload
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from parplan.evaluate import predict
+from parplan.cost.step import predict
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
 
 LAYOUTS = {

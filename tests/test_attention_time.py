@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from parplan.attention_time import Split, attention_time
-from parplan.block_model import resolve
 from parplan.cli import main
-from parplan.comm_model import CallTime, CommModel
-from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device, Efficiency
+from parplan.cluster.comm_model import CallTime, CommModel
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.attention import Split, attention_time
+from parplan.cost.block import resolve
+from parplan.cost.device import Device, Efficiency
+from parplan.cost.overlap import exposed_seconds
+from parplan.cost.step import block_activation_bytes, evaluate_blocks, predict
 from parplan.errors import SpecError
-from parplan.evaluate import block_activation_bytes, evaluate_blocks, predict
-from parplan.flops import AttentionShape
-from parplan.overlap import exposed_seconds
+from parplan.model.flops import AttentionShape
 from parplan.specs import (
     StackSpec,
     StrategySpec,
@@ -30,7 +30,7 @@ from parplan.specs import (
     load_validation_cases,
     load_workload,
 )
-from parplan.validate import validate
+from parplan.validate.cases import validate
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 HBM_BYTES_PER_S = 2e12
@@ -218,7 +218,7 @@ def test_a_case_whose_stack_contradicts_its_layout_is_a_spec_error(tmp_path) -> 
 
 def test_planner_keeps_the_users_stack() -> None:
     """Unfused attention: no ring or USP layouts; every plan carries the stack it was priced with."""
-    from parplan.planner import plan
+    from parplan.plan.search import plan
 
     latte = load_model("latte-xl-2")
     small = load_workload({"kind": "video", "frames": 16, "height": 256, "width": 256,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.calibrate import (
+from parplan.cluster.comm_ops import CollectiveCall, sent_bytes
+from parplan.cost.device import attention_length_factor, efficiency_for, gpu_architecture
+from parplan.smoke.calibrate import (
     Plan,
     cluster_spec,
     fit_alpha_beta,
@@ -13,8 +15,6 @@ from parplan.calibrate import (
     merge_ranks,
     write_cluster,
 )
-from parplan.comm_ops import CollectiveCall, sent_bytes
-from parplan.compute import attention_length_factor, efficiency_for, gpu_architecture
 from parplan.specs import load_cluster
 
 # Step time, predicted vs measured, after a quick calibration on the same machine: ±50 %.
@@ -105,8 +105,8 @@ def test_calibrated_prediction_tracks_a_smoke_step(tmp_path) -> None:
     """Quick calibration on 4 ranks, then smoke ulysses 4 at the default size on the same
     machine: predicted step time within TIME_TOLERANCE of measured (~60 s in all)."""
     pytest.importorskip("torch")
-    from parplan.calibrate import calibrate
     from parplan.smoke import SmokeConfig, build_strategy, run_smoke
+    from parplan.smoke.calibrate import calibrate
 
     steps: list[str] = []
     out = tmp_path / "cpu-local.yaml"

@@ -8,17 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parplan.collectives import (
+from parplan.cluster.collectives import (
     NCCL_NIC_EFFICIENCY,
     NCCL_NVLINK_EFFICIENCY,
     OPS,
     estimate_collective,
 )
-from parplan.comm_ops import CollectiveCall, sent_bytes
+from parplan.cluster.comm_ops import CollectiveCall, sent_bytes
+from parplan.cluster.placement import rank_groups
+from parplan.cluster.topology import Topology
 from parplan.errors import SpecError
-from parplan.placement import rank_groups
 from parplan.specs import load_cluster
-from parplan.topology import Topology
 
 GIB = 2**30
 H100 = load_cluster("h100-dgx-ndr400")

@@ -86,13 +86,13 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from parplan.block_model import (  # noqa: E402
+from parplan.cost.block import (  # noqa: E402
     AUTOCAST_STREAM_BYTES,
     ELEMENTWISE_BWD_OVER_FWD,
     _elementwise_bytes_per_token,
 )
+from parplan.cost.strategies.base import BlockShape  # noqa: E402
 from parplan.specs import load_model  # noqa: E402
-from parplan.strategies.base import BlockShape  # noqa: E402
 
 B, N, D, HEADS = 2, 32, 64, 4
 E = 2  # bf16

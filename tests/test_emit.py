@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from parplan.emit import block_modes, ds_config, emit, rank_groups_comment
+from parplan.plan.emit import block_modes, ds_config, emit, rank_groups_comment
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec, load_strategy
 
 MODEL = ModelSpec(name="toy", hidden=512, heads=8, blocks=[{"type": "full", "count": 4}])
@@ -121,8 +121,8 @@ def test_per_group_ckpt_list_counts_whole_groups() -> None:
 
 def test_emitted_plan_predicts_the_same_step(tmp_path) -> None:
     """plan --emit, then predict on plan.yaml: the same step time (the lead's predict reads it)."""
-    evaluate = pytest.importorskip("parplan.evaluate")
-    from parplan.planner import plan
+    evaluate = pytest.importorskip("parplan.cost.step")
+    from parplan.plan.search import plan
     from parplan.specs import load_cluster, load_model, load_workload
 
     specs = dict(

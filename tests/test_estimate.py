@@ -1,4 +1,4 @@
-"""parplan.estimate and `parplan estimate`: the seed's Sora chain, reproduced within 1%.
+"""parplan.estimate.core and `parplan estimate`: the seed's Sora chain, reproduced within 1%.
 
 Source for every golden number: ../shared/seeds/001_45ca9144570b382f.txt (Factorial Funds' Sora
 estimate, Chinese translation), cited as "seed line N". DiT numbers: Peebles & Xie 2023
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from parplan.cli import main
-from parplan.estimate import (
+from parplan.estimate.core import (
     FactorialFundsInputs,
     factorial_funds,
     gpu_months,
@@ -233,7 +233,7 @@ inter_node: {nics_per_node: 8, gbit_per_s_per_nic: 400}
 
 @pytest.fixture
 def specs(tmp_path):
-    pytest.importorskip("parplan.flops")
+    pytest.importorskip("parplan.model.flops")
     (tmp_path / "h100.yaml").write_text(H100_YAML)
     (tmp_path / "img256.yaml").write_text("kind: image\nheight: 256\nwidth: 256\n")
     (tmp_path / "sora.yaml").write_text(  # seed line 54: 1,440 frames, 8x in time -> 180
@@ -248,7 +248,7 @@ def _run_json(capsys, argv: list[str]) -> dict:
 
 
 def test_anchor_matches_cost_model(seed, specs, capsys):
-    """DiT-XL/2 at 256 px from parplan.flops: 2 x 118.64 GMAC forward (DiT paper Table 4), so
+    """DiT-XL/2 at 256 px from parplan.model.flops: 2 x 118.64 GMAC forward (DiT paper Table 4), so
     1 M samples train in 3 x that; one frame -> the seed's linear scaling is exact (factor 1)."""
     common = ["--model", "dit-xl-2", "--cluster", str(specs / "h100.yaml")]
     data = _run_json(capsys, [*common, "--workload", str(specs / "img256.yaml"),
@@ -263,7 +263,7 @@ def test_anchor_matches_cost_model(seed, specs, capsys):
 def test_video_attention_beats_linear_frame_scaling(specs, capsys, tmp_path):
     """The seed's 180 latent frames of DiT-XL/2 at 256 px = 46,080 tokens under full attention:
     per-token cost grows with N (2N^2 d vs 12 d^2 N per layer, model_notes.md section 4), so the
-    real FLOPs exceed the seed's linear frame scaling several times (7.4x by parplan.flops)."""
+    real FLOPs exceed the seed's linear frame scaling several times (7.4x by parplan.model.flops)."""
     plot = tmp_path / "gpus.png"
     data = _run_json(capsys, ["--model", "dit-xl-2", "--cluster", str(specs / "h100.yaml"),
                               "--workload", str(specs / "sora.yaml"), "--train-samples", "1e6",

@@ -1,4 +1,4 @@
-"""FLOP conventions (parplan/flop_conventions.py): a published TF/s back to a step time.
+"""FLOP conventions (parplan/model/flop_conventions.py): a published TF/s back to a step time.
 
 Independent numbers: the validation cases' notes give, for every Megatron-Core, Narayanan and
 Korthikanti run, the FLOPs per step the collector computed with the source's own formula, and
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from parplan.errors import SpecError
-from parplan.flop_conventions import CONVENTIONS, step_flops
+from parplan.model.flop_conventions import CONVENTIONS, step_flops
 from parplan.specs import load_cluster, load_model, load_validation_cases, load_workload
-from parplan.validate import measured_step_time_s, run_case
+from parplan.validate.cases import measured_step_time_s, run_case
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 needs_cases = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")

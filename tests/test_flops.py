@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parplan.flops import DEFAULT_VAE_ENCODER_FLOPS_PER_PIXEL, AttentionShape, model_cost
-from parplan.geometry import token_geometry
-from parplan.params import param_count
+from parplan.model.flops import DEFAULT_VAE_ENCODER_FLOPS_PER_PIXEL, AttentionShape, model_cost
+from parplan.model.geometry import token_geometry
+from parplan.model.params import param_count
 from parplan.specs import ModelSpec, WorkloadSpec, load_model, load_workload
 
 REFERENCE = (

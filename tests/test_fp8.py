@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.block_model import block_compute, block_shape, resolve
-from parplan.compute import Device
-from parplan.evaluate import predict
+from parplan.cost.block import block_compute, block_shape, resolve
+from parplan.cost.device import Device
+from parplan.cost.step import predict
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
 
 CLUSTER = load_cluster("h100-dgx-ndr400")

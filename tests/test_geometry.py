@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parplan.geometry import default_workload_name, token_geometry
+from parplan.model.geometry import default_workload_name, token_geometry
 from parplan.specs import ModelSpec, WorkloadSpec, load_model, load_workload
 
 REFERENCE = (

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from parplan.errors import SpecError
-from parplan.params import arch_options, block_params, caption_params, dims, param_count
+from parplan.model.params import arch_options, block_params, caption_params, dims, param_count
 from parplan.specs import ModelSpec, load_model, model_presets
 
 REFERENCE = (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parplan.cluster.placement import rank_groups, strategy_groups
 from parplan.errors import SpecError
-from parplan.placement import rank_groups, strategy_groups
 from parplan.specs import StrategySpec
 
 DIMS = ["tp", "sp", "dp", "pp"]

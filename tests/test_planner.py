@@ -1,6 +1,6 @@
 """The planner against brute force, on a fake cost model with the real one's interface.
 
-`FakeCost` has `predict` and `block_options` like `parplan.evaluate` (same signatures, same
+`FakeCost` has `predict` and `block_options` like `parplan.cost.step` (same signatures, same
 SpecError on bad divisibility, `fits=False` when memory overflows), with simple made-up terms:
 tier-dependent TP/SP/DP communication, recompute factors, a pipeline bubble. It is additive in
 the blocks, so brute force over every per-block checkpoint list must find exactly the ILP plan.
@@ -17,16 +17,16 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parplan.candidates import core_candidates, orders_for, strategy_of
-from parplan.errors import SpecError
-from parplan.planner import node_grid, plan
-from parplan.prediction import (
+from parplan.cost.records import (
     BlockOption,
     Bottleneck,
     Breakdown,
     MemoryBreakdown,
     Prediction,
 )
+from parplan.errors import SpecError
+from parplan.plan.search import node_grid, plan
+from parplan.plan.space import core_candidates, orders_for, strategy_of
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 RECOMPUTE = {"none": 1.0, "selective": 1.08, "full": 1.33}
@@ -416,7 +416,7 @@ def test_deadline_needs_training_size() -> None:
 
 
 def _real_specs():
-    pytest.importorskip("parplan.evaluate")
+    pytest.importorskip("parplan.cost.step")
     from parplan.specs import load_cluster, load_model, load_workload
 
     return (
@@ -428,7 +428,7 @@ def _real_specs():
 
 def _best_uniform(model, workload, cluster, strategy: StrategySpec, gpus: int) -> float:
     """The hand layout's best step time over uniform checkpoint modes that fit."""
-    from parplan.evaluate import predict
+    from parplan.cost.step import predict
 
     times = [
         predict(model, workload, cluster, strategy.model_copy(update={"ckpt": mode}), gpus)
@@ -455,7 +455,7 @@ def test_plan_beats_hand_layouts_on_real_cost_model() -> None:
 
 def test_cli_infeasible_exit_1(capsys) -> None:
     """HunyuanVideo's ~13B parameters with Adam (16 B/param) cannot fit on one 80 GiB GPU."""
-    pytest.importorskip("parplan.evaluate")
+    pytest.importorskip("parplan.cost.step")
     from parplan.cli import main
 
     assert main(["plan", "--gpus", "1", "--json"]) == 1
@@ -467,7 +467,7 @@ def test_cli_infeasible_exit_1(capsys) -> None:
 def test_cli_deadline_emit_and_plot(tmp_path, capsys) -> None:
     """DiT-XL/2 on ImageNet-256 on a 4-node cluster: the deadline picks a size, --emit writes
     the run files, --plot the curve."""
-    pytest.importorskip("parplan.evaluate")
+    pytest.importorskip("parplan.cost.step")
     from parplan.cli import main
     from parplan.specs import load_cluster
 

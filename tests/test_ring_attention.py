@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.attention_time import ACCUMULATOR_BYTES, Split, attention_time, ring_merge_bytes
-from parplan.block_model import block_compute, block_shape, resolve
-from parplan.compute import Device, Efficiency
-from parplan.flops import AttentionShape
+from parplan.cost.attention import ACCUMULATOR_BYTES, Split, attention_time, ring_merge_bytes
+from parplan.cost.block import block_compute, block_shape, resolve
+from parplan.cost.device import Device, Efficiency
+from parplan.cost.strategies.base import BlockShape
+from parplan.cost.strategies.ring import ring_calls
+from parplan.model.flops import AttentionShape
 from parplan.specs import StackSpec, StrategySpec, load_cluster, load_model, load_workload
-from parplan.strategies.base import BlockShape
-from parplan.strategies.ring import ring_calls
 
 SHAPE = AttentionShape(kind="self", sequences=1, q_len=1024, kv_len=1024, heads=8, kv_heads=8,
                        head_dim=64)  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 
 from parplan.cli import main
 from parplan.errors import SpecError
-from parplan.geometry import token_geometry
+from parplan.model.geometry import token_geometry
 from parplan.smoke.config import SmokeConfig, build_strategy, to_specs, validate
 
 
@@ -56,9 +56,9 @@ def test_workload_reproduces_the_smoke_token_count() -> None:
 
 
 def test_smoke_param_count_matches_params_module() -> None:
-    """parplan.params counts the smoke model exactly (the DP byte prediction depends on it)."""
+    """parplan.model.params counts the smoke model exactly (the DP byte prediction depends on it)."""
     pytest.importorskip("torch")
-    from parplan.params import param_count
+    from parplan.model.params import param_count
     from parplan.smoke.model import build_model
 
     config = cfg(extra={"cross_attention": True, "blocks": ("full",) * 3})

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parplan.errors import Infeasible
-from parplan.solver import (
+from parplan.plan.ilp import (
     BlockItem,
     BlockProgram,
     SizePoint,

@@ -3,7 +3,7 @@
 ../shared/reference/sequence_parallel.md §5 (feifeibear/long-context-attention,
 media/benchmark_results.png): forward iterations/s of causal attention alone on 8×A100-SXM4-80GB
 NVLink, batch 2, head size 32, Ulysses degree ud × ring degree 8/ud. The model's figure is one
-attention forward plus its exposed SP communication (parplan/evaluate.py block pieces) on the
+attention forward plus its exposed SP communication (parplan/cost/step.py block pieces) on the
 `a100-selene` node. Only the 128K rows are compared: at 8K and 32K the published times
 (4.2 ms and 11.4 ms for pure Ulysses) are several times the attention's FLOPs at any plausible
 rate, so something outside attention and communication (per-call overhead of the benchmark)
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.block_model import resolve
-from parplan.comm_model import CommModel
-from parplan.compute import Device
-from parplan.evaluate import evaluate_blocks
+from parplan.cluster.comm_model import CommModel
+from parplan.cost.block import resolve
+from parplan.cost.device import Device
+from parplan.cost.step import evaluate_blocks
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
 
 CLUSTER = load_cluster("a100-selene")

@@ -10,14 +10,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from parplan.block_model import dsp_switches_per_block
-from parplan.candidates import core_candidates, mix_fields, orders_for, strategy_of
 from parplan.cli import main
-from parplan.emit import emit
+from parplan.cost.block import dsp_switches_per_block
+from parplan.cost.step import predict, sp_block_options, step_collectives
 from parplan.errors import SpecError
-from parplan.evaluate import predict, sp_block_options, step_collectives
-from parplan.planner import block_program, layout_key, plan
-from parplan.solver import solve_blocks
+from parplan.plan.emit import emit
+from parplan.plan.ilp import solve_blocks
+from parplan.plan.search import block_program, layout_key, plan
+from parplan.plan.space import core_candidates, mix_fields, orders_for, strategy_of
 from parplan.specs import StrategySpec, WorkloadSpec, load_cluster, load_model
 
 LATTE = load_model("latte-xl-2")  # 14 spatial + 14 temporal blocks, interleaved

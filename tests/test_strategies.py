@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.comm_ops import CollectiveCall, payload_bytes, sent_bytes
-from parplan.compare_sp import layer_fwd_bytes
+from parplan.cluster.comm_ops import CollectiveCall, payload_bytes, sent_bytes
+from parplan.compare.sp import layer_fwd_bytes
+from parplan.cost.strategies.base import BlockShape
+from parplan.cost.strategies.dp import dp_microbatch_calls, dp_step_calls, padded_bytes
+from parplan.cost.strategies.pp import bubble_fraction
+from parplan.cost.strategies.tp import tp_calls
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
-from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls, padded_bytes
-from parplan.strategies.pp import bubble_fraction
-from parplan.strategies.tp import tp_calls
 
 MODEL = {
     "name": "tiny-dit", "hidden": 256, "heads": 16, "blocks": [{"type": "full", "count": 2}],

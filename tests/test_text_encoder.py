@@ -12,9 +12,9 @@ import json
 import pytest
 
 from parplan.cli import main
-from parplan.compute import Device
+from parplan.cost.device import Device
+from parplan.cost.step import predict
 from parplan.errors import SpecError
-from parplan.evaluate import predict
 from parplan.specs import StackSpec, StrategySpec, load_cluster, load_model, load_workload
 
 T5_XXL_PARAMS = 4.76e9  # T5EncoderModel of google/t5-v1_1-xxl (the Open-Sora validation cases)

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
+from parplan.cluster.topology import Topology
 from parplan.errors import SpecError
 from parplan.specs import load_cluster
-from parplan.topology import Topology
 
 TIERS = {"nvlink", "pcie", "loopback", "nic", "leaf", "spine"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from parplan.cli import main
 from parplan.specs import load_model, load_validation_cases, load_workload
-from parplan.validate import measured_step_time_s, validate
+from parplan.validate.cases import measured_step_time_s, validate
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 pytestmark = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")

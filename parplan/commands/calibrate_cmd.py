@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         """Measure GEMM, attention, op overhead, copy and gloo on N ranks at once; write a spec."""
         if nproc < 2:
             raise SpecError(f"--nproc {nproc}: collectives need at least 2 ranks")
-        from parplan.calibrate import calibrate as run
+        from parplan.smoke.calibrate import calibrate as run
 
         with Progress(transient=True, disable=as_json) as progress:
             task = progress.add_task("calibrating", total=len(STEPS))

@@ -1,6 +1,6 @@
 """`parplan clusters`, `parplan cluster NAME` and `parplan collective`: the cluster specs, their
-graph summary, and one collective's time on a cluster. Thin layer over `parplan.topology` and
-`parplan.collectives`; `--json` for scripts, a rich table for people."""
+graph summary, and one collective's time on a cluster. Thin layer over `parplan.cluster.topology` and
+`parplan.cluster.collectives`; `--json` for scripts, a rich table for people."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parplan.collectives import OPS, estimate_collective
+from parplan.cluster.collectives import OPS, estimate_collective
+from parplan.cluster.placement import groups_over
+from parplan.cluster.topology import Topology
 from parplan.commands.checks import require_positive
 from parplan.errors import SpecError
-from parplan.placement import groups_over
 from parplan.specs import GB, cluster_presets, load_cluster
-from parplan.topology import Topology
 
 
 def clusters_table() -> list[dict]:

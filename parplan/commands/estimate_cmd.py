@@ -1,7 +1,7 @@
 """`parplan estimate`: the seed's Sora chain (`--factorial-funds`) or a FLOP-only estimate for a
 model/workload/cluster (training GPUs for a deadline, or `--inference`).
 
-A thin layer over parplan.estimate. Every Factorial Funds input is a flag of its own, generated
+A thin layer over parplan.estimate.core. Every Factorial Funds input is a flag of its own, generated
 from `FactorialFundsInputs` so that the flags, the JSON "inputs" and the defaults cannot drift.
 """
 
@@ -21,7 +21,7 @@ from rich.table import Table
 
 from parplan.commands.tables import quantity_table
 from parplan.errors import SpecError
-from parplan.estimate import (
+from parplan.estimate.core import (
     SECONDS_PER_DAY,
     DeadlineSizing,
     FactorialFundsEstimate,
@@ -327,10 +327,10 @@ def _forward_and_tokens(model: Any, workload: Any) -> tuple[float, float]:
     """True forward FLOPs and tokens per sample from the cost model (imported lazily: the
     Factorial Funds mode must not depend on it)."""
     try:
-        from parplan.flops import model_cost
-        from parplan.geometry import token_geometry
+        from parplan.model.flops import model_cost
+        from parplan.model.geometry import token_geometry
     except ImportError as err:
-        raise SpecError(f"--model mode needs parplan.flops and parplan.geometry ({err})") from None
+        raise SpecError(f"--model mode needs parplan.model.flops and parplan.model.geometry ({err})") from None
     geometry = token_geometry(model, workload)
     return float(model_cost(model, geometry).forward_flops), float(geometry.tokens)
 
@@ -378,7 +378,7 @@ def _plan_for_deadline(e: TrainingEstimate, *, model: Any, workload: Any, cluste
     """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
     until the planned MFU meets the deadline (`size_for_deadline`). The planner's own deadline
     mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
-    from parplan.planner import node_grid, plan
+    from parplan.plan.search import node_grid, plan
 
     grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -405,7 +405,7 @@ def _plan_for_deadline(e: TrainingEstimate, *, model: Any, workload: Any, cluste
 def _model_params(model: Any) -> float:
     if model.params_exact is not None:
         return float(model.params_exact)
-    from parplan.params import param_count
+    from parplan.model.params import param_count
 
     return float(param_count(model))
 

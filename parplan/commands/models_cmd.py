@@ -1,6 +1,6 @@
 """`parplan models` (the presets with their parameter counts) and `parplan model NAME|FILE`
 (parameters, tokens and FLOPs per sample, per block type). Thin layer over
-`parplan.flops.model_summary`; `--json` for scripts, a rich table for people."""
+`parplan.model.flops.model_summary`; `--json` for scripts, a rich table for people."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parplan.flops import model_summary
-from parplan.geometry import default_workload_name
-from parplan.params import param_count
+from parplan.model.flops import model_summary
+from parplan.model.geometry import default_workload_name
+from parplan.model.params import param_count
 from parplan.specs import load_model, load_workload, model_presets
 
 

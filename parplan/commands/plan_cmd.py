@@ -1,4 +1,4 @@
-"""`parplan plan`: the planner's command line (a thin layer over `parplan.planner.plan`).
+"""`parplan plan`: the planner's command line (a thin layer over `parplan.plan.search.plan`).
 
 Exit codes: 0 with plans, 1 when nothing fits (the JSON then has "plans": [] and "infeasible"),
 2 on bad input (SpecError, handled by cli.main).
@@ -22,9 +22,9 @@ from parplan.commands.strategy_flags import (
     TP_OVERLAP_OPT,
     stack_from_flags,
 )
-from parplan.emit import emit
 from parplan.errors import SpecError
-from parplan.planner import Plan, PlanResult, plan
+from parplan.plan.emit import emit
+from parplan.plan.search import Plan, PlanResult, plan
 from parplan.specs import load_cluster, load_model, load_workload
 
 DEFAULT_MODEL = "hunyuanvideo"

@@ -20,12 +20,12 @@ from parplan.commands.strategy_flags import (
     strategy_from_flags,
 )
 from parplan.commands.tables import quantity_table
-from parplan.compare_sp import SpRow, compare_sp, crossovers
+from parplan.compare.sp import SpRow, compare_sp, crossovers
+from parplan.cost.records import Prediction
+from parplan.cost.step import predict as predict_step
 from parplan.errors import SpecError
-from parplan.evaluate import predict as predict_step
-from parplan.prediction import Prediction
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
-from parplan.validate import ValidationReport, markdown, validate
+from parplan.validate.cases import ValidationReport, markdown, validate
 
 DEFAULT_MODEL = "hunyuanvideo"
 DEFAULT_WORKLOAD = "video-720p-129f"

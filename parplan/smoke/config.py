@@ -27,7 +27,7 @@ from parplan.specs import (
 SmokeBlock = Literal["full", "spatial", "temporal"]
 FULL_ONLY = ("ring", "usp")  # the ring kernels attend over the whole (sharded) sequence
 IN_CHANNELS = 4  # latent channels in and out (patch 1)
-# parplan.params extras that count the smoke model exactly (docs/spec_extensions.md): no timestep
+# parplan.model.params extras that count the smoke model exactly (docs/spec_extensions.md): no timestep
 # MLP, no label table, text already at width d, final Linear(d, C) (no learn-sigma doubling).
 SMOKE_EXTRAS = {
     "timestep_mlp": False,

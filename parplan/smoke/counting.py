@@ -3,7 +3,7 @@
 Every `dist.*` call (ours and DeepSpeed's) dispatches a `c10d::` op, so a TorchDispatchMode sees
 them all, async ones and those issued by autograd backward included
 (../shared/reference/envcheck.md §4A). The count is the bytes of the op's *input* tensors; for
-send the sent tensor; recv is not counted: exactly `parplan.comm_ops.payload_bytes`.
+send the sent tensor; recv is not counted: exactly `parplan.cluster.comm_ops.payload_bytes`.
 """
 
 from __future__ import annotations

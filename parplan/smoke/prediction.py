@@ -1,13 +1,13 @@
 """What the cost model predicts for a smoke run: its collectives (bytes) and its step time.
 
-The prediction comes from the cost model only (`parplan.evaluate.step_collectives` and
-`parplan.evaluate.predict`), imported lazily so that smoke still runs, and says why, when the
+The prediction comes from the cost model only (`parplan.cost.step.step_collectives` and
+`parplan.cost.step.predict`), imported lazily so that smoke still runs, and says why, when the
 cost model is missing or fails. No torch here.
 """
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall, payload_bytes
+from parplan.cluster.comm_ops import CollectiveCall, payload_bytes
 from parplan.errors import SpecError
 from parplan.smoke.config import SmokeConfig, to_specs
 from parplan.specs import ClusterSpec, load_cluster
@@ -18,9 +18,9 @@ DEFAULT_CLUSTER = "cpu-local"
 def predicted_calls(cfg: SmokeConfig) -> tuple[list[tuple[CollectiveCall, int]] | None, str]:
     """(calls with group sizes, note); calls is None when the cost model cannot answer."""
     try:
-        from parplan.evaluate import step_collectives
+        from parplan.cost.step import step_collectives
     except ImportError as err:
-        return None, f"parplan.evaluate.step_collectives unavailable ({err})"
+        return None, f"parplan.cost.step.step_collectives unavailable ({err})"
     model, workload, strategy = to_specs(cfg)
     try:
         return step_collectives(model, workload, strategy), ""
@@ -50,9 +50,9 @@ def smoke_cluster(cfg: SmokeConfig) -> ClusterSpec:
 
 def predicted_step_time(cfg: SmokeConfig) -> tuple[float | None, str]:
     try:
-        from parplan.evaluate import predict
+        from parplan.cost.step import predict
     except ImportError as err:
-        return None, f"parplan.evaluate.predict unavailable ({err})"
+        return None, f"parplan.cost.step.predict unavailable ({err})"
     try:
         cluster = smoke_cluster(cfg)
     except SpecError as err:

@@ -137,7 +137,7 @@ def summarize(cfg: SmokeConfig, results: list[dict]) -> dict:
 def _predicted_bytes(calls) -> int | None:
     if calls is None:
         return None
-    from parplan.comm_ops import payload_bytes
+    from parplan.cluster.comm_ops import payload_bytes
 
     total = sum(payload_bytes(call, size) for call, size in calls)
     return int(total) if float(total).is_integer() else total

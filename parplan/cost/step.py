@@ -15,8 +15,10 @@ import itertools
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.attention_time import score_bytes_per_element
-from parplan.block_model import (
+from parplan.cluster.comm_model import CallTime, CommModel
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.attention import score_bytes_per_element
+from parplan.cost.block import (
     GEMM_BWD_OVER_FWD,
     ComputeParts,
     Inputs,
@@ -29,13 +31,10 @@ from parplan.block_model import (
     resolve,
     uniform_strategy,
 )
-from parplan.bottleneck import ExposedKey, dim_name, find_bottleneck
-from parplan.comm_model import CallTime, CommModel
-from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device
-from parplan.errors import SpecError
-from parplan.layout import ckpt_mix, stage_params
-from parplan.memory import (
+from parplan.cost.bottleneck import ExposedKey, dim_name, find_bottleneck
+from parplan.cost.device import Device
+from parplan.cost.layout import ckpt_mix, stage_params
+from parplan.cost.memory import (
     ALLOCATOR_FRACTION,
     activation_terms,
     allocator_margin_bytes,
@@ -43,8 +42,16 @@ from parplan.memory import (
     model_state_bytes,
     working_activation_bytes,
 )
-from parplan.overlap import Exposed, exposed_seconds, step_exposed
-from parplan.prediction import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
+from parplan.cost.overlap import Exposed, exposed_seconds, step_exposed
+from parplan.cost.records import BlockOption, Bottleneck, Breakdown, MemoryBreakdown, Prediction
+from parplan.cost.strategies.base import BlockShape
+from parplan.cost.strategies.dp import dp_microbatch_calls, dp_step_calls
+from parplan.cost.strategies.dsp import dsp_switch_calls
+from parplan.cost.strategies.fastseq import fastseq_extra_activation_bytes
+from parplan.cost.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
+from parplan.cost.strategies.ring import ring_kv_buffer_bytes
+from parplan.cost.strategies.tp import tp_replicated_grad_calls
+from parplan.errors import SpecError
 from parplan.specs import (
     ELEMENT_BYTES,
     GIB,
@@ -54,13 +61,6 @@ from parplan.specs import (
     StrategySpec,
     WorkloadSpec,
 )
-from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import dp_microbatch_calls, dp_step_calls
-from parplan.strategies.dsp import dsp_switch_calls
-from parplan.strategies.fastseq import fastseq_extra_activation_bytes
-from parplan.strategies.pp import bubble_fraction, in_flight_microbatches, pp_microbatch_calls
-from parplan.strategies.ring import ring_kv_buffer_bytes
-from parplan.strategies.tp import tp_replicated_grad_calls
 
 ADAM_BYTES_PER_PARAM = 28  # r/w fp32 master, m, v (24) + grad read + 16-bit weight write (4)
 CROSS_ENTROPY_BYTES_PER_LOGIT = 48  # fp32 passes over the logits, fwd + bwd (see _cross_entropy_s)

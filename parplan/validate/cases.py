@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.step import predict
 from parplan.errors import SpecError
-from parplan.evaluate import predict
-from parplan.flop_conventions import step_flops
-from parplan.geometry import token_geometry
+from parplan.model.flop_conventions import step_flops
+from parplan.model.geometry import token_geometry
 from parplan.specs import (
     ModelSpec,
     StackSpec,
@@ -68,7 +68,7 @@ def measured_step_time_s(
     case: ValidationCase, *, model: ModelSpec, workload: WorkloadSpec, num_gpus: int
 ) -> float | None:
     """The measured step time, derived from throughput, or from TFLOP/s under the case's named
-    FLOP convention (parplan/flop_conventions.py), when that is what the case gives."""
+    FLOP convention (parplan/model/flop_conventions.py), when that is what the case gives."""
     m, batch = case.measured, case.strategy.global_batch or workload.global_batch
     if m.step_time_s:
         return m.step_time_s

@@ -12,11 +12,11 @@ from functools import lru_cache
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from parplan.collectives import estimate_collective
-from parplan.comm_ops import CollectiveCall
-from parplan.placement import strategy_group_arrays
+from parplan.cluster.collectives import estimate_collective
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cluster.placement import strategy_group_arrays
+from parplan.cluster.topology import Topology
 from parplan.specs import ClusterSpec, StrategySpec
-from parplan.topology import Topology
 
 
 class CallTime(BaseModel):

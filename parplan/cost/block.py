@@ -9,22 +9,22 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.attention_time import Split, attention_time
-from parplan.comm_ops import CollectiveCall
-from parplan.compute import Device
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.attention import Split, attention_time
+from parplan.cost.device import Device
+from parplan.cost.layout import Layout, check_strategy, make_layout
+from parplan.cost.strategies.base import BlockShape
+from parplan.cost.strategies.dp import zero3_microbatch_calls
+from parplan.cost.strategies.dsp import dsp_switch_calls, dsp_switch_count
+from parplan.cost.strategies.fastseq import fastseq_calls
+from parplan.cost.strategies.ring import ring_calls
+from parplan.cost.strategies.tp import tp_calls
+from parplan.cost.strategies.ulysses import ulysses_calls
+from parplan.cost.strategies.usp import usp_calls
 from parplan.errors import SpecError
-from parplan.flops import BlockCost, ModelCost, model_cost
-from parplan.geometry import TokenGeometry, token_geometry
-from parplan.layout import Layout, check_strategy, make_layout
+from parplan.model.flops import BlockCost, ModelCost, model_cost
+from parplan.model.geometry import TokenGeometry, token_geometry
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
-from parplan.strategies.base import BlockShape
-from parplan.strategies.dp import zero3_microbatch_calls
-from parplan.strategies.dsp import dsp_switch_calls, dsp_switch_count
-from parplan.strategies.fastseq import fastseq_calls
-from parplan.strategies.ring import ring_calls
-from parplan.strategies.tp import tp_calls
-from parplan.strategies.ulysses import ulysses_calls
-from parplan.strategies.usp import usp_calls
 
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
 # backward of the memory-bound ops: each reads the incoming gradient and its saved input(s) and

@@ -11,8 +11,8 @@ have nothing to switch, so DSP falls back to Ulysses on them.
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
-from parplan.strategies.base import BlockShape
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.strategies.base import BlockShape
 
 
 def dsp_switch_calls(

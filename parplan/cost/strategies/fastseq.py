@@ -11,8 +11,8 @@ Extra activation memory: the gathered x is saved for the QKV weight gradient, XÂ
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
-from parplan.strategies.base import BlockShape
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.strategies.base import BlockShape
 
 
 def fastseq_calls(

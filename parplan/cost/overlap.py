@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.attention_time import FLASH_BWD_OVER_FWD
-from parplan.block_model import GEMM_BWD_OVER_FWD, ComputeParts, Inputs
-from parplan.comm_model import CallTime
+from parplan.cluster.comm_model import CallTime
+from parplan.cost.attention import FLASH_BWD_OVER_FWD
+from parplan.cost.block import GEMM_BWD_OVER_FWD, ComputeParts, Inputs
 
 
 class Exposed(BaseModel):

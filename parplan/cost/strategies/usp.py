@@ -8,10 +8,10 @@ Ulysses group, then ring P2P of 2·X_kv/p blocks within the ring group.
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
-from parplan.strategies.base import BlockShape
-from parplan.strategies.ring import ring_calls
-from parplan.strategies.ulysses import ulysses_calls
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.strategies.base import BlockShape
+from parplan.cost.strategies.ring import ring_calls
+from parplan.cost.strategies.ulysses import ulysses_calls
 
 
 def usp_calls(

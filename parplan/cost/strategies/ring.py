@@ -11,8 +11,8 @@ blockwise attention of the block already present.
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall, GroupDim
-from parplan.strategies.base import BlockShape
+from parplan.cluster.comm_ops import CollectiveCall, GroupDim
+from parplan.cost.strategies.base import BlockShape
 
 DKV_BYTES = 4  # fp32 dK, dV accumulators travel the ring
 

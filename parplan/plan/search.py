@@ -1,8 +1,8 @@
 """The planner: search every layout of a DiT training run and return the fastest that fit.
 
-It enumerates the global degrees (parplan/candidates.py: dp, tp, sp, pp, vpp, ZeRO stage,
+It enumerates the global degrees (parplan/plan/space.py: dp, tp, sp, pp, vpp, ZeRO stage,
 micro-batch, SP method with every Ulysses x ring split of USP, rank order), asks the cost model for
-each candidate's per-block options, and lets the block ILP (`parplan.solver.solve_blocks`)
+each candidate's per-block options, and lets the block ILP (`parplan.plan.ilp.solve_blocks`)
 choose per-block activation checkpointing under the memory cap and, on models with several
 block types, the SP method per block type. Candidates whose lower bound (compute floor, block
 floor, `fixed time + every block at its fastest`) cannot beat the k-th best distinct plan found
@@ -24,20 +24,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parplan.block_model import uniform_strategy
-from parplan.candidates import (
-    CANONICAL_ORDER,
-    Core,
-    OrderSpace,
-    core_candidates,
-    mix_fields,
-    order_space_for,
-    orders_for,
-    strategy_of,
-)
+from parplan.cost.block import uniform_strategy
+from parplan.cost.records import BlockOption, Prediction
+from parplan.cost.strategies.pp import bubble_fraction
 from parplan.errors import Infeasible, SpecError
-from parplan.prediction import BlockOption, Prediction
-from parplan.solver import (
+from parplan.plan.ilp import (
     BlockItem,
     BlockProgram,
     BlockSolution,
@@ -47,15 +38,24 @@ from parplan.solver import (
     solve_blocks,
     solve_cluster_size,
 )
+from parplan.plan.space import (
+    CANONICAL_ORDER,
+    Core,
+    OrderSpace,
+    core_candidates,
+    mix_fields,
+    order_space_for,
+    orders_for,
+    strategy_of,
+)
 from parplan.specs import ClusterSpec, ModelSpec, StackSpec, StrategySpec, WorkloadSpec
-from parplan.strategies.pp import bubble_fraction
 
 SECONDS_PER_DAY = 86400.0
 Progress = Callable[[int, int], None]
 
 
 class CostModel(Protocol):
-    """What the planner needs from `parplan.evaluate` (tests pass a fake)."""
+    """What the planner needs from `parplan.cost.step` (tests pass a fake)."""
 
     def predict(
         self,
@@ -453,14 +453,14 @@ class Context(Record):
 
 
 class EvaluateCost:
-    """`parplan.evaluate`, plus a compute-only floor that skips routing collectives on the
+    """`parplan.cost.step`, plus a compute-only floor that skips routing collectives on the
     cluster graph (the costly part of `predict` on thousands of GPUs)."""
 
     # `ckpt` lists are one mode per block (SPEC_FORMAT), so the ILP may mix modes in a group.
     ckpt_per_group = False
 
     def __init__(self) -> None:
-        self.evaluate = importlib.import_module("parplan.evaluate")
+        self.evaluate = importlib.import_module("parplan.cost.step")
         self.predict = self.evaluate.predict
         self.block_options = self.evaluate.block_options
         self.sp_block_options = self.evaluate.sp_block_options
@@ -524,7 +524,7 @@ class EvaluateCost:
 
 
 def default_cost_model() -> CostModel:
-    """The real cost model (`parplan.evaluate`), imported when first needed."""
+    """The real cost model (`parplan.cost.step`), imported when first needed."""
     return EvaluateCost()
 
 
@@ -753,7 +753,7 @@ def plan(
     """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster.
 
     `orders`: which rank orders to search ("all" permutations, "standard", or "auto": all up
-    to AUTO_ALL_ORDERS_GPUS GPUs). `cost_model` defaults to parplan.evaluate."""
+    to AUTO_ALL_ORDERS_GPUS GPUs). `cost_model` defaults to parplan.cost.step."""
     ctx = Context(
         model=model,
         workload=workload,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from parplan.errors import SpecError
-from parplan.flops import BlockCost, ModelCost
-from parplan.geometry import TokenGeometry
+from parplan.model.flops import BlockCost, ModelCost
+from parplan.model.geometry import TokenGeometry
 from parplan.specs import ModelSpec, StrategySpec, WorkloadSpec, ceil_div, check_degrees
 
 

@@ -12,8 +12,8 @@ backward also all-reduces the text-token gradient.
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
-from parplan.strategies.base import BlockShape
+from parplan.cluster.comm_ops import CollectiveCall
+from parplan.cost.strategies.base import BlockShape
 
 
 def tp_replicated_grad_calls(

@@ -9,7 +9,7 @@ multiple of the group size (DeepSpeed and FSDP flat-buffer partitioning).
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
+from parplan.cluster.comm_ops import CollectiveCall
 
 
 def padded_bytes(*, params: int, element_bytes: int, group_size: int) -> float:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.block_model import block_calls, block_shape, dsp_switches_per_block, resolve
-from parplan.comm_ops import sent_bytes
+from parplan.cluster.comm_ops import sent_bytes
+from parplan.cost.block import block_calls, block_shape, dsp_switches_per_block, resolve
+from parplan.cost.step import group_sizes, predict
 from parplan.errors import SpecError
-from parplan.evaluate import group_sizes, predict
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 METHODS = ("ulysses", "ring", "fastseq", "usp", "dsp")

@@ -3,7 +3,7 @@ the pipeline bubble, optimizer or encoders when they cost more, with advice in w
 
 from __future__ import annotations
 
-from parplan.prediction import Bottleneck, Breakdown
+from parplan.cost.records import Bottleneck, Breakdown
 
 ExposedKey = tuple[str, str, str]  # (dimension, "op (label)", tier)
 

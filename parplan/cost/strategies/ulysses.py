@@ -8,8 +8,8 @@ arXiv 2309.14509. Per-GPU forward bytes sent per attention: 4·X·(p−1)/p² fo
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall, GroupDim
-from parplan.strategies.base import BlockShape
+from parplan.cluster.comm_ops import CollectiveCall, GroupDim
+from parplan.cost.strategies.base import BlockShape
 
 
 def ulysses_calls(

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.compute import Device, attention_length_factor
-from parplan.flops import AttentionShape
+from parplan.cost.device import Device, attention_length_factor
+from parplan.model.flops import AttentionShape
 from parplan.specs import StackSpec
 
 FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parplan.geometry import TokenGeometry, effective_vae, token_geometry
-from parplan.params import (
+from parplan.model.geometry import TokenGeometry, effective_vae, token_geometry
+from parplan.model.params import (
     ArchOptions,
     Dims,
     arch_options,

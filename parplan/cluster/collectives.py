@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from parplan.comm_ops import CollectiveCall, sent_bytes
+from parplan.cluster.comm_ops import CollectiveCall, sent_bytes
+from parplan.cluster.topology import Topology
 from parplan.errors import SpecError
-from parplan.topology import Topology
 
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "p2p_ring")
 Groups = np.ndarray | list[list[int]]  # process groups of global ranks; an array is (groups, size)

@@ -9,7 +9,7 @@ interleaving raises that by (1 + (p−1)/(p·v)) (Korthikanti et al. 2022 §4.2.
 
 from __future__ import annotations
 
-from parplan.comm_ops import CollectiveCall
+from parplan.cluster.comm_ops import CollectiveCall
 
 
 def bubble_fraction(*, pp: int, vpp: int, microbatches: int) -> float:

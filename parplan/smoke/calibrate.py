@@ -44,8 +44,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from parplan.attention_time import FLASH_BWD_OVER_FWD
-from parplan.comm_ops import CollectiveCall, sent_bytes
+from parplan.cluster.comm_ops import CollectiveCall, sent_bytes
+from parplan.cost.attention import FLASH_BWD_OVER_FWD
 from parplan.specs import ClusterSpec, parse_spec
 
 COLLECTIVE_OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p_ring")
@@ -348,7 +348,7 @@ def _r2(measured: np.ndarray, predicted: np.ndarray) -> float:
 
 def fit_compute(m: dict, plan: Plan) -> dict:
     """Peak (best square matmul), and the smoke-shape GEMM / attention fractions of it."""
-    from parplan.compute import attention_length_factor
+    from parplan.cost.device import attention_length_factor
 
     _, n, _ = attention_shape(plan)
     length = attention_length_factor(n)
@@ -419,7 +419,7 @@ def _sig(x: float, digits: int = 4) -> float:
 
 def write_cluster(spec: ClusterSpec, path: Path, comment: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Written by `parplan calibrate` (parplan/calibrate.py); re-run to refresh.\n"
+    header = "# Written by `parplan calibrate` (parplan/smoke/calibrate.py); re-run to refresh.\n"
     header += "".join(f"# {line}\n" for line in comment.splitlines())
     body = yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
     path.write_text(header + body)
