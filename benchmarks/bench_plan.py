@@ -15,7 +15,7 @@ import statistics
 import time
 
 from parplan.plan.ilp import BlockItem, BlockProgram, solve_blocks
-from parplan.plan.search import plan
+from parplan.plan.planner import plan
 from parplan.specs import GIB, load_cluster, load_model, load_workload
 
 

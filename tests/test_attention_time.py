@@ -18,8 +18,10 @@ from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.attention import Split, attention_time
 from parplan.cost.block import resolve
 from parplan.cost.device import Device, Efficiency
+from parplan.cost.footprint import block_activation_bytes
 from parplan.cost.overlap import exposed_seconds
-from parplan.cost.step import block_activation_bytes, evaluate_blocks, predict
+from parplan.cost.stage import evaluate_blocks
+from parplan.cost.step import predict
 from parplan.errors import SpecError
 from parplan.model.flops import AttentionShape
 from parplan.specs import (
@@ -218,7 +220,7 @@ def test_a_case_whose_stack_contradicts_its_layout_is_a_spec_error(tmp_path) -> 
 
 def test_planner_keeps_the_users_stack() -> None:
     """Unfused attention: no ring or USP layouts; every plan carries the stack it was priced with."""
-    from parplan.plan.search import plan
+    from parplan.plan.planner import plan
 
     latte = load_model("latte-xl-2")
     small = load_workload({"kind": "video", "frames": 16, "height": 256, "width": 256,

@@ -122,7 +122,7 @@ def test_per_group_ckpt_list_counts_whole_groups() -> None:
 def test_emitted_plan_predicts_the_same_step(tmp_path) -> None:
     """plan --emit, then predict on plan.yaml: the same step time (the lead's predict reads it)."""
     evaluate = pytest.importorskip("parplan.cost.step")
-    from parplan.plan.search import plan
+    from parplan.plan.planner import plan
     from parplan.specs import load_cluster, load_model, load_workload
 
     specs = dict(

@@ -209,7 +209,7 @@ def test_per_block_checkpoint_list_sits_between_uniform_modes() -> None:
 def test_block_options_reproduce_predict(pp: int, ckpt: list[str]) -> None:
     """The planner's ILP sums `block_options` over the model's blocks: for the same checkpoint
     list its step time and memory must equal `predict` (pipeline stages included)."""
-    from parplan.cost.step import block_options
+    from parplan.cost.options import block_options
 
     s = StrategySpec(dp=8 // pp, pp=pp, sp=2, sp_method="ulysses", zero=1, ckpt="none",
                      micro_batch=1, global_batch=32)  # fmt: skip
@@ -225,7 +225,7 @@ def test_block_options_reproduce_predict(pp: int, ckpt: list[str]) -> None:
 def test_block_options_cover_groups_absent_from_the_slowest_stage() -> None:
     """Open-Sora-Plan 1.3 has groups of 2 + 28 + 2 blocks: at pp=4 the slowest stage holds only
     the middle group, yet the ILP needs options for every group (zero cost for the others)."""
-    from parplan.cost.step import block_options
+    from parplan.cost.options import block_options
 
     model = load_model("open-sora-plan-1.3")
     s = StrategySpec(dp=2, pp=4, sp=1, zero=1, micro_batch=1, global_batch=8)

@@ -25,7 +25,8 @@ from parplan.cost.records import (
     Prediction,
 )
 from parplan.errors import SpecError
-from parplan.plan.search import node_grid, plan
+from parplan.plan.deadline import node_grid
+from parplan.plan.planner import plan
 from parplan.plan.space import core_candidates, orders_for, strategy_of
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 

@@ -17,7 +17,7 @@ import pytest
 from parplan.cluster.comm_model import CommModel
 from parplan.cost.block import resolve
 from parplan.cost.device import Device
-from parplan.cost.step import evaluate_blocks
+from parplan.cost.stage import evaluate_blocks
 from parplan.specs import StrategySpec, load_cluster, load_model, load_workload
 
 CLUSTER = load_cluster("a100-selene")

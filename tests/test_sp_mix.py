@@ -12,12 +12,16 @@ from pydantic import ValidationError
 
 from parplan.cli import main
 from parplan.cost.block import dsp_switches_per_block
-from parplan.cost.step import predict, sp_block_options, step_collectives
+from parplan.cost.options import sp_block_options
+from parplan.cost.step import predict
+from parplan.cost.step_calls import step_collectives
 from parplan.errors import SpecError
 from parplan.plan.emit import emit
 from parplan.plan.ilp import solve_blocks
-from parplan.plan.search import block_program, layout_key, plan
+from parplan.plan.planner import plan
+from parplan.plan.search import block_program
 from parplan.plan.space import core_candidates, mix_fields, orders_for, strategy_of
+from parplan.plan.state import layout_key
 from parplan.specs import StrategySpec, WorkloadSpec, load_cluster, load_model
 
 LATTE = load_model("latte-xl-2")  # 14 spatial + 14 temporal blocks, interleaved

@@ -378,7 +378,8 @@ def _plan_for_deadline(e: TrainingEstimate, *, model: Any, workload: Any, cluste
     """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
     until the planned MFU meets the deadline (`size_for_deadline`). The planner's own deadline
     mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
-    from parplan.plan.search import node_grid, plan
+    from parplan.plan.deadline import node_grid
+    from parplan.plan.planner import plan
 
     grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),

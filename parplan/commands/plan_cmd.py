@@ -1,4 +1,4 @@
-"""`parplan plan`: the planner's command line (a thin layer over `parplan.plan.search.plan`).
+"""`parplan plan`: the planner's command line (a thin layer over `parplan.plan.planner.plan`).
 
 Exit codes: 0 with plans, 1 when nothing fits (the JSON then has "plans": [] and "infeasible"),
 2 on bad input (SpecError, handled by cli.main).
@@ -24,7 +24,8 @@ from parplan.commands.strategy_flags import (
 )
 from parplan.errors import SpecError
 from parplan.plan.emit import emit
-from parplan.plan.search import Plan, PlanResult, plan
+from parplan.plan.planner import plan
+from parplan.plan.results import Plan, PlanResult
 from parplan.specs import load_cluster, load_model, load_workload
 
 DEFAULT_MODEL = "hunyuanvideo"

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from parplan.cluster.comm_ops import sent_bytes
 from parplan.cost.block import block_calls, block_shape, dsp_switches_per_block, resolve
-from parplan.cost.step import group_sizes, predict
+from parplan.cost.step import predict
+from parplan.cost.step_calls import group_sizes
 from parplan.errors import SpecError
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 

@@ -154,7 +154,7 @@ class PlanRound(Record):
 
 
 class PlannedOutcome(Protocol):
-    """What the sizing reads from a plan (parplan.plan.search.Plan has these)."""
+    """What the sizing reads from a plan (parplan.plan.results.Plan has these)."""
 
     mfu: float
 

@@ -337,7 +337,7 @@ def _reshard_terms(
     terms = []
     for k, ((a, b), count) in enumerate(sorted(transitions(program.group_types).items())):
         for la, lb in itertools.product(
-            _layouts(program, offered[a]), _layouts(program, offered[b])
+            layouts_of(program, offered[a]), layouts_of(program, offered[b])
         ):
             cost = reshard_cost_s(program, la, lb)
             if cost <= 0:
@@ -348,7 +348,7 @@ def _reshard_terms(
     return pulp.lpSum(terms)
 
 
-def _layouts(program: BlockProgram, methods: list[str]) -> list[str]:
+def layouts_of(program: BlockProgram, methods: list[str]) -> list[str]:
     return sorted({layout_of(program, m) for m in methods})
 
 

@@ -1,6 +1,6 @@
 """What the cost model predicts for a smoke run: its collectives (bytes) and its step time.
 
-The prediction comes from the cost model only (`parplan.cost.step.step_collectives` and
+The prediction comes from the cost model only (`parplan.cost.step_calls.step_collectives` and
 `parplan.cost.step.predict`), imported lazily so that smoke still runs, and says why, when the
 cost model is missing or fails. No torch here.
 """
@@ -18,9 +18,9 @@ DEFAULT_CLUSTER = "cpu-local"
 def predicted_calls(cfg: SmokeConfig) -> tuple[list[tuple[CollectiveCall, int]] | None, str]:
     """(calls with group sizes, note); calls is None when the cost model cannot answer."""
     try:
-        from parplan.cost.step import step_collectives
+        from parplan.cost.step_calls import step_collectives
     except ImportError as err:
-        return None, f"parplan.cost.step.step_collectives unavailable ({err})"
+        return None, f"parplan.cost.step_calls.step_collectives unavailable ({err})"
     model, workload, strategy = to_specs(cfg)
     try:
         return step_collectives(model, workload, strategy), ""

@@ -1,0 +1,166 @@
+"""Lower bounds that let the search skip layouts without solving them (docs/solver.md, "Search"):
+a family's compute floor (every ZeRO stage and rank order), an order's block floor, and a
+block program's all-fastest bound; and the families the search visits cheapest first."""
+
+from __future__ import annotations
+
+import math
+
+from parplan.cost.block import uniform_strategy
+from parplan.cost.strategies.pp import bubble_fraction
+from parplan.errors import Infeasible, SpecError
+from parplan.plan.ilp import (
+    BlockProgram,
+)
+from parplan.plan.space import (
+    CANONICAL_ORDER,
+    Core,
+    orders_for,
+    strategy_of,
+)
+from parplan.plan.state import Context, Search, tie_key
+from parplan.specs import StrategySpec
+
+
+def lower_bound_s(program: BlockProgram) -> float:
+    """No assignment is faster than every block at its fastest mode."""
+    fastest: dict[int, float] = {}
+    for item in program.items:
+        fastest[item.group_index] = min(fastest.get(item.group_index, math.inf), item.time_s)
+    return program.fixed_time_s + sum(
+        count * fastest[g] for g, count in enumerate(program.group_counts)
+    )
+
+
+def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) -> float:
+    """A lower bound on every ZeRO stage of this family in this order: the blocks alone, each
+    at its fastest checkpoint mode (none), with ZeRO 0's block collectives. ZeRO 0-2 issue the
+    same block collectives and ZeRO-3 adds parameter gathers whose exposed part is >= 0; the
+    fixed part (embedders, DP/ZeRO step collectives, optimizer, pipeline sends) is >= 0.
+    With SP methods per block type: the sum over types of the least over the methods.
+    0 when the cost model has no such floor."""
+    floor = getattr(ctx.cost, "block_floor_by_type_s", None)
+    if floor is None:
+        return 0.0
+    base = strategy_of(core.model_copy(update={"zero": 0}), order=order,
+                       global_batch=ctx.global_batch, stack=ctx.stack)  # fmt: skip
+    methods = (
+        sorted({m for ms in core.type_methods.values() for m in ms})
+        if core.type_methods
+        else [None]
+    )
+    by_method = {}
+    for method in methods:
+        uniform = base if method is None else uniform_strategy(base, method)
+        key = uniform.model_dump_json()
+        if key not in search.block_floors:
+            try:
+                search.block_floors[key] = floor(
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
+                )
+            except SpecError:
+                search.block_floors[key] = None  # the members report their own error
+        if search.block_floors[key] is not None:
+            by_method[method] = search.block_floors[key]
+    if not by_method:
+        return 0.0
+    if core.type_methods is None:
+        return sum(by_method[None].values())
+    return sum(
+        min((f.get(t, 0.0) for m, f in by_method.items() if m in offered), default=0.0)
+        for t, offered in core.type_methods.items()
+    )
+
+
+def family_key(core: Core) -> tuple:
+    """Cores that differ only in ZeRO stage share their compute time (and its floor)."""
+    methods = sorted((core.type_methods or {}).items())
+    return (core.tp, core.sp, core.pp, core.vpp, core.micro_batch, sorted(core.sp_fields.items()),
+            methods)  # fmt: skip
+
+
+def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> float:
+    """A lower bound on the step time of every ZeRO stage and rank order of this family:
+    fwd+bwd compute without recompute, plus the pipeline bubble on that compute alone
+    (bubble = fraction * m * t_mb >= fraction * compute). With SP methods per block type, the
+    sum over types of the least compute over the methods offered to it: no mix is below it.
+    Raises SpecError on bad degrees (SpecError only when no method can run)."""
+    strategy = strategy_of(
+        core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack
+    )
+    micro = ctx.global_batch // (core.dp * core.micro_batch)
+    bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
+    if core.type_methods is not None:
+        return _mix_floor_s(core, strategy, ctx, search or Search(top_k=1)) * bubble
+    floor = getattr(ctx.cost, "compute_floor_s", None)
+    if floor is not None:
+        compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+    else:
+        prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+        compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    return compute_s * bubble
+
+
+def _mix_floor_s(core: Core, strategy: StrategySpec, ctx: Context, search: Search) -> float:
+    assert core.type_methods is not None
+    by_method: dict[str, dict[str, float]] = {}
+    errors = []
+    for method in sorted({m for ms in core.type_methods.values() for m in ms}):
+        uniform = uniform_strategy(strategy, method)
+        key = uniform.model_dump_json()
+        if key not in search.floors:
+            try:
+                search.floors[key] = ctx.cost.compute_floor_by_type_s(
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
+                )
+            except SpecError as err:
+                search.floors[key] = {"error": str(err)}  # type: ignore[dict-item]
+        floors = search.floors[key]
+        if "error" in floors:
+            errors.append(floors["error"])
+        else:
+            by_method[method] = floors
+    if not by_method:
+        raise SpecError(str(errors[0]))
+    return sum(
+        min(f.get(t, 0.0) for m, f in by_method.items() if m in methods)
+        if any(m in by_method for m in methods)
+        else math.inf
+        for t, methods in core.type_methods.items()
+    )
+
+
+def families(cores: list[Core], ctx: Context, search: Search) -> list[tuple[float, list[Core]]]:
+    """Group cores by family and sort the families by their floor (cheapest first)."""
+    grouped: dict[str, list[Core]] = {}
+    for core in cores:
+        grouped.setdefault(repr(family_key(core)), []).append(core)
+    ranked = []
+    for members in grouped.values():
+        try:
+            floor_s = compute_floor_s(members[0], ctx, search)
+        except SpecError as err:
+            search.note_infeasible(
+                Infeasible("divisibility", str(err)), count=layouts_of(members, ctx)
+            )
+            continue
+        ranked.append((floor_s, members))
+    ranked.sort(
+        key=lambda fam: (
+            fam[0],
+            tie_key(
+                strategy_of(
+                    fam[1][0], order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack
+                )
+            ),  # fmt: skip
+        )
+    )
+    return ranked
+
+
+def layouts_of(cores: list[Core], ctx: Context) -> int:
+    return sum(len(orders_for(degrees_of(c), space=ctx.order_space)) for c in cores)
+
+
+def degrees_of(core: Core) -> dict[str, int]:
+    return {"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}

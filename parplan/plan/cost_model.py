@@ -1,0 +1,64 @@
+"""The planner's interface to the cost model (`CostModel`; tests pass a fake) and the real one,
+`EvaluateCost`: parplan.cost's predict and knapsack items, plus the floors the bounds use."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from parplan.cost import floors, options, step
+from parplan.cost.records import BlockOption, Prediction
+from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+
+
+class CostModel(Protocol):
+    """What the planner needs from the cost model. Optional extras, used when present:
+    `compute_floor_s`, `compute_floor_by_type_s`, `block_floor_by_type_s`, `sp_block_options`,
+    `ckpt_per_group`."""
+
+    def predict(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> Prediction: ...
+
+    def block_options(
+        self,
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> tuple[list[BlockOption], float, float]: ...
+
+
+class EvaluateCost:
+    """parplan.cost as the planner calls it."""
+
+    # `ckpt` lists are one mode per block (SPEC_FORMAT), so the ILP may mix modes in a group.
+    ckpt_per_group = False
+    predict = staticmethod(step.predict)
+    block_options = staticmethod(options.block_options)
+    sp_block_options = staticmethod(options.sp_block_options)
+    compute_floor_by_type_s = staticmethod(floors.compute_floor_by_type_s)
+    block_floor_by_type_s = staticmethod(floors.block_floor_by_type_s)
+
+    @staticmethod
+    def compute_floor_s(
+        model: ModelSpec,
+        workload: WorkloadSpec,
+        cluster: ClusterSpec,
+        strategy: StrategySpec,
+        num_gpus: int | None = None,
+    ) -> float:
+        """The compute floor over every block type (floors.compute_floor_by_type_s)."""
+        return sum(
+            floors.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus).values()
+        )
+
+
+def default_cost_model() -> CostModel:
+    """The real cost model."""
+    return EvaluateCost()
