@@ -1,0 +1,100 @@
+"""Cluster specs (SPEC_FORMAT.md "Cluster"): the GPU, the node, the fabric between nodes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from parplan.errors import SpecError
+from parplan.specs.base import (
+    GB,
+    GIB,
+    NonNegFloat,
+    PosFloat,
+    PosInt,
+    Spec,
+)
+
+
+class GpuSpec(Spec):
+    name: str
+    peak_tflops: dict[Literal["bf16", "fp16", "fp8", "fp32", "tf32"], PosFloat]
+    memory_gib: PosFloat
+    hbm_gbyte_per_s: PosFloat
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gib * GIB
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_gbyte_per_s * GB
+
+    def peak_flop_per_s(self, precision: str) -> float:
+        """Dense peak for `precision`; fp16 falls back to bf16 (same tensor-core rate)."""
+        table = dict(self.peak_tflops)
+        if precision == "fp16" and "fp16" not in table and "bf16" in table:
+            precision = "bf16"
+        if precision not in table:
+            raise SpecError(
+                f"gpu.peak_tflops has no '{precision}' entry (has: {', '.join(sorted(table))}); "
+                f"add peak_tflops.{precision}"
+            )
+        return table[precision] * 1e12
+
+
+class IntraNodeSpec(Spec):
+    fabric: Literal["nvswitch", "nvlink", "pcie", "loopback"] = "nvswitch"
+    gbyte_per_s_per_gpu: PosFloat
+    latency_us: NonNegFloat = 2.0
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.gbyte_per_s_per_gpu * GB
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_us * 1e-6
+
+
+class InterNodeSpec(Spec):
+    nics_per_node: PosInt
+    gbit_per_s_per_nic: PosFloat
+    latency_us: NonNegFloat = 5.0
+    topology: Literal["rail_optimized", "fat_tree"] = "rail_optimized"
+    oversubscription: Annotated[float, Field(ge=1.0)] = 1.0
+    nodes_per_leaf: PosInt | None = None
+
+    @property
+    def nic_bytes_per_s(self) -> float:
+        return self.gbit_per_s_per_nic * 1e9 / 8
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_us * 1e-6
+
+
+class EfficiencySpec(Spec):
+    """Achieved fractions of peak for this hardware (docs/cost_model.md). Written by calibrate."""
+
+    gemm_max: Annotated[float, Field(gt=0, le=1)] | None = None
+    attention_max: Annotated[float, Field(gt=0, le=1)] | None = None
+    hbm: Annotated[float, Field(gt=0, le=1)] | None = None
+    kernel_overhead_us: NonNegFloat | None = None
+    collective_bus: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class ClusterSpec(Spec):
+    name: str
+    gpu: GpuSpec
+    gpus_per_node: PosInt
+    nodes: PosInt
+    intra_node: IntraNodeSpec
+    inter_node: InterNodeSpec
+    efficiency: EfficiencySpec | None = None
+    source: list[str] = Field(default_factory=list)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.gpus_per_node * self.nodes

@@ -1,0 +1,168 @@
+"""Loading specs: a preset name or a YAML path in, a typed spec or one `SpecError` line out
+(`file: key.path=value problem`), listing the allowed keys for a typo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from parplan.errors import SpecError
+from parplan.specs.base import (
+    Spec,
+)
+from parplan.specs.case import ValidationCase
+from parplan.specs.cluster import ClusterSpec
+from parplan.specs.model import ModelSpec, WorkloadSpec
+from parplan.specs.strategy import StrategySpec
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # parplan/
+PRESET_DIR = PACKAGE_DIR / "presets"
+CLUSTER_DIRS = (PACKAGE_DIR.parent / "cluster_specs", Path.cwd() / "cluster_specs")
+
+
+S = TypeVar("S", bound=Spec)
+
+
+def _walk_model(cls: type[BaseModel] | None, loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that sits at `loc` inside `cls` (for listing allowed keys)."""
+    for part in loc:
+        if cls is None or isinstance(part, int):
+            continue
+        field = cls.model_fields.get(str(part))
+        if field is None:
+            return cls
+        cls = _first_model(field.annotation)
+    return cls
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(where: str, cls: type[BaseModel], err: ValidationError) -> str:
+    """One line: `where: key.path=value problem` (plus how many more problems there are)."""
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    # drop pydantic's union-branch tags such as "literal['none','full']" or "list[...]"
+    loc = tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p))
+    path = ".".join(str(p) for p in loc) or "<top level>"
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        parent = _walk_model(cls, loc[:-1])
+        allowed = ", ".join(parent.model_fields) if parent else "see SPEC_FORMAT.md"
+        msg = f"{where}: unknown key '{path}'; allowed here: {allowed}"
+    elif first["type"] == "missing":
+        msg = f"{where}: missing required key '{path}'"
+    else:
+        shown = _short(value)
+        text = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        msg = f"{where}: {path}={shown} {text}" if loc else f"{where}: {text}"
+    more = len(err.errors()) - 1
+    return msg + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_spec(cls: type[S], data: Any, where: str) -> S:
+    """Validate `data` as `cls`, turning pydantic's report into one SpecError line."""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        return cls.model_validate(dict(data))
+    except ValidationError as err:
+        raise SpecError(format_validation_error(where, cls, err)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: file not found") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise SpecError(f"{where}: YAML syntax error: {problem}") from None
+
+
+def _preset_names(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
+
+
+def _resolve(source: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise SpecError(f"{path}: file not found")
+        return path
+    for directory in dirs:
+        candidate = directory / f"{source}.yaml"
+        if candidate.exists():
+            return candidate
+    names = sorted({n for d in dirs for n in _preset_names(d)})
+    raise SpecError(
+        f"--{kind} {source!r}: no such preset or file; presets: {', '.join(names) or 'none'}"
+    )
+
+
+def load_spec(
+    cls: type[S], source: str | Path | Mapping | S, kind: str, dirs: tuple[Path, ...]
+) -> S:
+    if isinstance(source, cls):
+        return source
+    if isinstance(source, Mapping):
+        return parse_spec(cls, source, f"{kind} spec")
+    path = _resolve(source, kind, dirs)
+    return parse_spec(cls, read_yaml(path), str(path))
+
+
+def load_model(source: str | Path | Mapping | ModelSpec) -> ModelSpec:
+    return load_spec(ModelSpec, source, "model", (PRESET_DIR / "models",))
+
+
+def load_workload(source: str | Path | Mapping | WorkloadSpec) -> WorkloadSpec:
+    return load_spec(WorkloadSpec, source, "workload", (PRESET_DIR / "workloads",))
+
+
+def load_cluster(source: str | Path | Mapping | ClusterSpec) -> ClusterSpec:
+    return load_spec(ClusterSpec, source, "cluster", CLUSTER_DIRS)
+
+
+def load_strategy(source: str | Path | Mapping | StrategySpec) -> StrategySpec:
+    return load_spec(StrategySpec, source, "strategy", ())
+
+
+def load_validation_cases(path: str | Path) -> list[ValidationCase]:
+    data = read_yaml(Path(path))
+    if not isinstance(data, list):
+        raise SpecError(f"{path}: expected a YAML list of validation cases")
+    return [parse_spec(ValidationCase, case, f"{path}[{i}]") for i, case in enumerate(data)]
+
+
+def model_presets() -> list[str]:
+    return _preset_names(PRESET_DIR / "models")
+
+
+def workload_presets() -> list[str]:
+    return _preset_names(PRESET_DIR / "workloads")
+
+
+def cluster_presets() -> list[str]:
+    return sorted({n for d in CLUSTER_DIRS for n in _preset_names(d)})
