@@ -12,15 +12,10 @@ import json
 import pytest
 
 from parplan.cli import main
-from parplan.estimate.core import (
-    FactorialFundsInputs,
-    factorial_funds,
-    gpu_months,
-    grid_at_least,
-    inference_estimate,
-    size_for_deadline,
-    training_estimate,
-)
+from parplan.estimate.formulas import gpu_months
+from parplan.estimate.inference import inference_estimate
+from parplan.estimate.seed import FactorialFundsInputs, factorial_funds
+from parplan.estimate.training import grid_at_least, size_for_deadline, training_estimate
 
 REL = 0.01  # the brief's tolerance: every seed number within 1%
 

@@ -7,17 +7,21 @@ import typer
 from parplan.commands import (
     calibrate_cmd,
     clusters_cmd,
+    compare_cmd,
     estimate_cmd,
     models_cmd,
     plan_cmd,
     predict_cmd,
     smoke_cmd,
+    validate_cmd,
 )
 
 MODULES = (
     models_cmd,
     clusters_cmd,
     predict_cmd,
+    compare_cmd,
+    validate_cmd,
     plan_cmd,
     estimate_cmd,
     smoke_cmd,

@@ -10,11 +10,18 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.common import (
+    DEFAULT_CLUSTER,
+    DEFAULT_GPUS,
+    DEFAULT_MODEL,
+    DEFAULT_WORKLOAD,
+    JSON_OPT,
+    PlannerProgress,
+)
+from parplan.commands.plan_tables import plan_notes, print_result
+from parplan.commands.plots import plot_curve
 from parplan.commands.strategy_flags import (
     ATTENTION_DROPOUT_OPT,
     ATTENTION_OPT,
@@ -25,13 +32,7 @@ from parplan.commands.strategy_flags import (
 from parplan.errors import SpecError
 from parplan.plan.emit import emit
 from parplan.plan.planner import plan
-from parplan.plan.results import Plan, PlanResult
 from parplan.specs import load_cluster, load_model, load_workload
-
-DEFAULT_MODEL = "hunyuanvideo"
-DEFAULT_WORKLOAD = "video-720p-129f"
-DEFAULT_CLUSTER = "h100-dgx-ndr400"
-DEFAULT_GPUS = 64
 
 
 def plan_command(
@@ -58,7 +59,7 @@ def plan_command(
     attention_dropout: bool = ATTENTION_DROPOUT_OPT,
     tp_comm_overlap: bool = TP_OVERLAP_OPT,
     text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Search every parallel layout and list the fastest that fit (or, with --deadline-days,
     the smallest cluster that meets the deadline)."""
@@ -84,7 +85,7 @@ def plan_command(
     )
     if gpus is None and deadline_days is None:
         gpus = min(DEFAULT_GPUS, specs["cluster"].num_gpus)
-    with _progress(quiet=as_json) as progress:
+    with PlannerProgress(quiet=as_json) as progress:
         result = plan(
             **specs,
             num_gpus=gpus,
@@ -103,7 +104,7 @@ def plan_command(
             directory=emit_dir,
             strategy=result.plans[0].strategy,
             num_gpus=result.gpus,
-            notes=_notes(result.plans[0]),
+            notes=plan_notes(result.plans[0]),
             **specs,
         )
     if plot is not None and result.curve:
@@ -140,139 +141,6 @@ def _check_flags(
         raise SpecError(f"--solver {solver!r}: allowed: cbc, highs")
     if orders not in ("auto", "all", "standard"):
         raise SpecError(f"--orders {orders!r}: allowed: auto, all, standard")
-
-
-class _progress:
-    """A rich progress bar fed by the planner's (done, total) callback; silent under --json."""
-
-    def __init__(self, *, quiet: bool) -> None:
-        self.bar = (
-            None
-            if quiet
-            else Progress(
-                TextColumn("planning"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-            )
-        )
-        self.task = None
-
-    def __enter__(self):
-        if self.bar is None:
-            return None
-        self.bar.__enter__()
-        self.task = self.bar.add_task("plan", total=None)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
-def _notes(best: Plan) -> list[str]:
-    return [
-        f"parplan plan: step {best.step_time_s:.3f} s, MFU {best.mfu:.1%}, "
-        f"{best.memory_gib_per_gpu:.1f} GiB per GPU"
-    ]
-
-
-def _strategy_text(p: Plan) -> tuple[str, str]:
-    s = p.strategy
-    sp = f"{s.sp} {s.sp_method}" + (f" {s.ulysses}x{s.ring}" if "usp" in s.methods_used else "")
-    if s.sp_methods:  # per-block-type methods: (temporal=dsp)
-        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
-    ckpt = (
-        s.ckpt
-        if isinstance(s.ckpt, str)
-        else ",".join(f"{k}:{v}" for k, v in p.ckpt_blocks.items())
-    )
-    parts = [f"dp{s.dp}", f"tp{s.tp}" if s.tp > 1 else "", f"sp{sp}" if s.sp > 1 else "",
-             (f"pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else "")) if s.pp > 1 else ""]  # fmt: skip
-    return " ".join(part for part in parts if part), ckpt
-
-
-def print_result(result: PlanResult, *, title: str) -> None:
-    console = Console()
-    if result.curve:
-        _print_curve(console, result)
-    if not result.plans:
-        bad = result.infeasible or {}
-        console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
-        return
-    table = Table(title=f"{title} on {result.gpus} GPUs, global batch {result.global_batch}")
-    with_days = any(p.time_to_train_days is not None for p in result.plans)
-    columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB/GPU",
-               "bottleneck"] + ["days"] * with_days  # fmt: skip
-    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
-    for i, column in enumerate(columns):  # numbers never wrap or shrink; text columns give way
-        text = column in ("layout", "ckpt", "order", "bottleneck")
-        width = max([len(column)] + [len(row[i]) for row in rows])
-        table.add_column(column, no_wrap=not text, min_width=None if text else width)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    s = result.search
-    console.print(
-        f"searched {s.candidates} layouts in {s.seconds:.2f} s ({s.evaluated} costed, "
-        f"{s.pruned} pruned: {s.pruned_by}; {s.ilp_solves} ILPs with {s.solver}, "
-        f"orders: {s.order_space})"
-    )
-
-
-def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
-    layout, ckpt = _strategy_text(p)
-    b = p.bottleneck
-    days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
-    return [
-        str(k),
-        layout,
-        str(p.strategy.zero),
-        str(p.strategy.micro_batch),
-        ckpt,
-        ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
-        f"{p.step_time_s:.3f}",
-        f"{p.mfu:.1%}",
-        f"{p.memory_gib_per_gpu:.1f}",
-        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
-    ] + [days] * with_days
-
-
-def _print_curve(console: Console, result: PlanResult) -> None:
-    table = Table(title=f"cluster size vs time to train (deadline {result.deadline_days:g} days)")
-    table.add_column("nodes")
-    table.add_column("GPUs")
-    table.add_column("days")
-    for point in result.curve:
-        mark = " <" if point.gpus == result.gpus else ""
-        days = "no plan" if point.days is None else f"{point.days:.1f}{mark}"
-        table.add_row(str(point.nodes), str(point.gpus), days)
-    console.print(table)
-
-
-def plot_curve(result: PlanResult, path: Path) -> None:
-    """GPUs vs days to train, the deadline as a horizontal line (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    points = [p for p in result.curve if p.days is not None]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([p.gpus for p in points], [p.days for p in points], marker="o")
-    if result.deadline_days is not None:
-        ax.axhline(result.deadline_days, linestyle="--", color="gray", label="deadline")
-    if result.gpus:
-        ax.axvline(result.gpus, linestyle=":", color="red", label=f"chosen: {result.gpus} GPUs")
-    ax.set(xscale="log", yscale="log", xlabel="GPUs", ylabel="days to train")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,17 +1,14 @@
-"""`parplan predict`, `parplan compare-sp` and `parplan validate`: the cost model's front door."""
+"""`parplan predict`: step time, MFU, memory and the bottleneck of one layout."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
-from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.checks import require_positive
+from parplan.commands.common import CLUSTER_OPT, JSON_OPT, MODEL_OPT, WORKLOAD_OPT
 from parplan.commands.strategy_flags import (
     ATTENTION_DROPOUT_OPT,
     ATTENTION_OPT,
@@ -20,21 +17,9 @@ from parplan.commands.strategy_flags import (
     strategy_from_flags,
 )
 from parplan.commands.tables import quantity_table
-from parplan.compare.sp import SpRow, compare_sp, crossovers
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
-from parplan.errors import SpecError
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
-from parplan.validate.cases import ValidationReport, markdown, validate
-
-DEFAULT_MODEL = "hunyuanvideo"
-DEFAULT_WORKLOAD = "video-720p-129f"
-DEFAULT_CLUSTER = "h100-dgx-ndr400"
-
-MODEL_OPT = typer.Option(DEFAULT_MODEL, "--model", help="Model preset name or YAML file.")
-WORKLOAD_OPT = typer.Option(DEFAULT_WORKLOAD, "--workload", help="Workload preset or YAML file.")
-CLUSTER_OPT = typer.Option(DEFAULT_CLUSTER, "--cluster", help="Cluster name (cluster_specs/) or YAML.")
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
 def predict(
@@ -136,173 +121,5 @@ def _strategy_text(s: StrategySpec) -> str:
     )
 
 
-def compare_sp_cmd(
-    model: str = typer.Option("open-sora-1.2", "--model", help="Model preset or YAML."),
-    workload: str = WORKLOAD_OPT,
-    cluster: str = CLUSTER_OPT,
-    sp_degrees: str = typer.Option("2,4,8,16", "--sp-degrees", help="Comma-separated SP degrees."),
-    workloads: str = typer.Option(None, "--workloads", help="Several workloads (comma list): rows per sequence length."),
-    gpus: int = typer.Option(None, "--gpus", help="GPUs (default: the largest SP degree)."),
-    micro_batch: int = typer.Option(1, "--micro-batch", help="Samples per GPU per micro-batch."),
-    zero: int = typer.Option(2, "--zero", help="ZeRO stage for every row."),
-    ckpt: str = typer.Option("full", "--ckpt", help="Checkpointing for every row."),
-    plot: Path = typer.Option(None, "--plot", help="Write a PNG: step time and exposed comm vs SP degree."),
-    as_json: bool = JSON_OPT,
-) -> None:
-    """Compare Ulysses, ring, FastSeq, USP and DSP at several SP degrees (dp = gpus / sp)."""
-    degrees = _int_list(sp_degrees, "--sp-degrees")
-    require_positive(gpus=gpus)
-    writable_file(plot, "--plot")
-    n = gpus or max(degrees)
-    if all(n % sp for sp in degrees):
-        raise SpecError(f"--sp-degrees {sp_degrees}: none divides --gpus {n}")
-    names = [w.strip() for w in workloads.split(",")] if workloads else [workload]
-    work_specs = [load_workload(w).model_copy(update={"name": w}) for w in names]
-    base = strategy_from_flags(gpus=None, strategy_file=None, micro_batch=micro_batch, zero=zero,
-                               ckpt=ckpt)  # fmt: skip
-    rows = compare_sp(
-        model=load_model(model), workloads=work_specs, cluster=load_cluster(cluster),
-        sp_degrees=degrees, gpus=n, base=base,
-    )  # fmt: skip
-    notes = crossovers(rows)
-    if plot:
-        plot_sp(rows, plot)
-    if as_json:
-        print(json.dumps({"rows": [r.model_dump() for r in rows], "crossovers": notes}, indent=2))
-        return
-    _print_sp(rows, notes, title=f"{model} on {n} GPUs of {cluster}")
-
-
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise SpecError(f"{flag}={text!r} must be a comma-separated list of integers") from None
-    if not values or any(v < 1 for v in values):
-        raise SpecError(f"{flag}={text!r} needs positive integers")
-    return values
-
-
-def _print_sp(rows: list[SpRow], notes: list[str], title: str) -> None:
-    table = Table(title=title)
-    several = len({r.workload for r in rows}) > 1
-    columns = ("workload",) * several + ("method", "sp", "step s", "exposed comm s", "MB/layer fwd", "GiB/GPU", "note")
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("workload", "method", "note") else "right")
-    for r in rows:
-        label = f"usp {r.ulysses}x{r.ring}" if r.method == "usp" else r.method
-        head = (r.workload,) * several + (label, str(r.sp))
-        if r.step_time_s is None:
-            table.add_row(*head, "-", "-", "-", "-", r.reason)
-            continue
-        table.add_row(
-            *head, f"{r.step_time_s:.4g}", f"{r.exposed_comm_s:.3g}",
-            f"{r.comm_bytes_per_gpu_per_layer_fwd / 1e6:.1f}", f"{r.memory_gib_per_gpu:.1f}", r.reason,
-        )  # fmt: skip
-    console = Console()
-    console.print(table)
-    for note in notes or ["the fastest method is the same at every SP degree"]:
-        console.print(f"- {note}")
-
-
-def plot_sp(rows: list[SpRow], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_step, ax_comm) = plt.subplots(1, 2, figsize=(11, 4))
-    for (workload, label), series in _series(rows).items():
-        xs = [r.sp for r in series]
-        name = f"{label} ({workload})" if len({r.workload for r in rows}) > 1 else label
-        ax_step.plot(xs, [r.step_time_s for r in series], marker="o", label=name)
-        ax_comm.plot(xs, [r.sp_exposed_comm_s for r in series], marker="o", label=name)
-    for ax, ylabel in ((ax_step, "step time (s)"), (ax_comm, "exposed SP communication (s)")):
-        ax.set_xscale("log", base=2)
-
-        ax.set_xlabel("SP degree")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    ax_step.set_yscale("log")  # methods differ by orders of magnitude at high degrees
-    ax_comm.set_yscale("symlog", linthresh=0.01)  # exposed time can be exactly 0
-    ax_comm.set_ylim(bottom=0)
-    ax_step.legend(fontsize=7)
-    ax_step.set_title("step time")
-    ax_comm.set_title("exposed SP communication per step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _series(rows: list[SpRow]) -> dict[tuple[str, str], list[SpRow]]:
-    series: dict[tuple[str, str], list[SpRow]] = {}
-    for r in rows:
-        if r.step_time_s is None:
-            continue
-        label = "usp" if r.method == "usp" else r.method
-        if r.method == "usp" and r.ulysses != _best_usp_split(rows, r):
-            continue
-        series.setdefault((r.workload, label), []).append(r)
-    return series
-
-
-def _best_usp_split(rows: list[SpRow], row: SpRow) -> int:
-    """Plot one USP line: the fastest Ulysses×ring split at each degree."""
-    candidates = [r for r in rows if r.method == "usp" and (r.workload, r.sp) == (row.workload, row.sp)
-                  and r.step_time_s is not None]  # fmt: skip
-    return min(candidates, key=lambda r: r.step_time_s).ulysses
-
-
-def validate_cmd(
-    file: Path = typer.Argument(
-        ...,
-        help="YAML list of validation cases (SPEC_FORMAT.md). The measured step time is "
-        "step_time_s, else derived from samples/s or tokens/s per GPU, else from tflops_per_gpu "
-        "under its flops_convention (megatron_r08, narayanan2021_with_recompute, "
-        "korthikanti2022_model_flops); a case that cannot be run is listed as skipped, with why.",
-    ),
-    as_json: bool = JSON_OPT,
-    as_markdown: bool = typer.Option(False, "--markdown", help="Print the markdown report."),
-) -> None:
-    """Predict every published case and report step-time errors against the measurements."""
-    with Progress(transient=True, disable=as_json or as_markdown) as progress:
-        task = progress.add_task("validating", total=None)
-        report = validate(file, progress=lambda cid: progress.update(task, description=cid))
-    if as_json:
-        print(json.dumps(report_json(report), indent=2))
-    elif as_markdown:
-        print(markdown(report))
-    else:
-        _print_report(report)
-
-
-def report_json(report: ValidationReport) -> dict:
-    return {"cases": [c.model_dump() for c in report.cases], "summary": report.summary.model_dump()}
-
-
-def _print_report(report: ValidationReport) -> None:
-    table = Table(title="validation: predicted vs measured step time")
-    for col in ("case", "measured s", "predicted s", "error", "tol", "ok"):
-        table.add_column(col, justify="left" if col == "case" else "right")
-    for c in report.cases:
-        if c.skipped:
-            table.add_row(c.id, "-", "-", "skipped", "", "")
-            continue
-        table.add_row(c.id, f"{c.measured_step_time_s:.4g}", f"{c.predicted_step_time_s:.4g}",
-                      f"{c.rel_error:+.1%}", f"{c.tolerance:.0%}", "yes" if c.within_tolerance else "NO")  # fmt: skip
-    console = Console()
-    console.print(table)
-    for c in report.cases:
-        if c.skipped:
-            console.print(f"[yellow]skipped[/] {escape(c.id)}: {escape(c.skipped)}", highlight=False)
-    s = report.summary
-    console.print(
-        f"n={s.n} skipped={s.skipped}  MAPE {s.mape:.1%}  median {s.median_ape:.1%}  "
-        f"max {s.max_ape:.1%}  within tolerance {s.within_tolerance}/{s.n}"
-    )
-
-
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
-    app.command("compare-sp")(compare_sp_cmd)
-    app.command("validate")(validate_cmd)

@@ -1,0 +1,49 @@
+"""What the subcommands share: default specs, common options, the planner's progress bar."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+DEFAULT_MODEL = "hunyuanvideo"
+DEFAULT_WORKLOAD = "video-720p-129f"
+DEFAULT_CLUSTER = "h100-dgx-ndr400"
+DEFAULT_GPUS = 64
+MODEL_OPT = typer.Option(DEFAULT_MODEL, "--model", help="Model preset name or YAML file.")
+WORKLOAD_OPT = typer.Option(DEFAULT_WORKLOAD, "--workload", help="Workload preset or YAML file.")
+CLUSTER_OPT = typer.Option(
+    DEFAULT_CLUSTER, "--cluster", help="Cluster name (cluster_specs/) or YAML."
+)
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+
+
+class PlannerProgress:
+    """A rich progress bar fed by the planner's (done, total) callback; silent under --json."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.bar = (
+            None
+            if quiet
+            else Progress(
+                TextColumn("planning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+        )
+        self.task = None
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.__enter__()
+        self.task = self.bar.add_task("plan", total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

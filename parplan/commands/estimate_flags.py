@@ -1,0 +1,119 @@
+"""The flags of `parplan estimate`: hand-written ones, and one per Factorial Funds input,
+generated from `FactorialFundsInputs` so that the flags, the JSON "inputs" and the defaults
+cannot drift."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, get_args
+
+import typer
+from pydantic import ValidationError
+
+from parplan.errors import SpecError
+from parplan.estimate.seed import FactorialFundsInputs
+
+FF_PANEL = "Factorial Funds inputs (--factorial-funds; seed 001 lines)"
+
+
+SHARED_FF_FIELDS = ("fps", "utilization")  # same meaning in both modes: one flag each
+
+
+def _options(
+    *,
+    factorial_funds_mode: bool = typer.Option(
+        False, "--factorial-funds", help="Reproduce Factorial Funds' Sora estimate (seed 001)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    model: str | None = typer.Option(None, "--model", help="Model preset or YAML file."),
+    workload: str | None = typer.Option(None, "--workload", help="Workload preset or file."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Cluster preset or file."),
+    train_samples: float | None = typer.Option(
+        None,
+        "--train-samples",
+        help="Training samples (clips/images).",
+    ),
+    train_tokens: float | None = typer.Option(
+        None,
+        "--train-tokens",
+        help="Training tokens (alternative to samples).",
+    ),
+    deadline_days: float | None = typer.Option(
+        None,
+        "--deadline-days",
+        help="Wall-clock days for training.",
+    ),
+    plot: Path | None = typer.Option(None, "--plot", help="PNG: GPUs needed vs deadline."),
+    global_batch: int | None = typer.Option(
+        None, "--global-batch", help="Global batch for the planner (default: the workload's)."
+    ),
+    no_plan: bool = typer.Option(
+        False, "--no-plan", help="FLOPs only: skip the planner (no planned MFU, layout)."
+    ),
+    cost_per_gpu_hour: float | None = typer.Option(
+        None, "--cost-per-gpu-hour", help="Price of one GPU-hour, for a cost line."
+    ),
+    inference: bool = typer.Option(False, "--inference", help="Inference estimate instead."),
+    steps: int | None = typer.Option(None, "--steps", help="Denoising steps per video."),
+    cfg: bool = typer.Option(False, "--cfg", help="Classifier-free guidance (x2 per step)."),
+    utilization: float | None = typer.Option(
+        None, "--utilization", help="Fraction of peak (default 1.0, as the seed)."
+    ),
+    demand_minutes_per_day: float | None = typer.Option(
+        None, "--demand-minutes-per-day", help="Video minutes per day to serve (--inference)."
+    ),
+    fps: float | None = typer.Option(None, "--fps", help="Frames per second (default 24)."),
+) -> None:
+    """Template whose signature holds the hand-written options."""
+
+
+def _nullable(name: str) -> bool:
+    return type(None) in get_args(FactorialFundsInputs.model_fields[name].annotation)
+
+
+def _ff_parameters() -> list[inspect.Parameter]:
+    """One `--kebab-name` option per FactorialFundsInputs field (except the shared ones)."""
+    params = []
+    for name, field in FactorialFundsInputs.model_fields.items():
+        if name in SHARED_FF_FIELDS:
+            continue
+        kind = int if field.annotation is int else float
+        extra = " (give 0 for None)" if _nullable(name) else ""
+        option = typer.Option(
+            None,
+            f"--{name.replace('_', '-')}",
+            help=f"{field.description}; default {field.default:g}{extra}",
+            rich_help_panel=FF_PANEL,
+        )
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None
+            )
+        )
+    return params
+
+
+def signature() -> inspect.Signature:
+    template = inspect.signature(_options, eval_str=True).parameters.values()
+    return inspect.Signature([*template, *_ff_parameters()])
+
+
+def ff_inputs(flags: dict[str, Any]) -> FactorialFundsInputs:
+    """Flags given on the command line override the seed's inputs; 0 clears an optional one."""
+    given = {
+        name: flags[name] for name in FactorialFundsInputs.model_fields if flags[name] is not None
+    }
+    given = {k: None if v == 0 and _nullable(k) else v for k, v in given.items()}
+    try:
+        return FactorialFundsInputs(**given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-")
+        raise SpecError(f"{flag}={first['input']!r} {first['msg'].lower()}") from None
+
+
+def reject_ff_only_flags(flags: dict[str, Any]) -> None:
+    for name in FactorialFundsInputs.model_fields:
+        if name not in SHARED_FF_FIELDS and flags[name] is not None:
+            raise SpecError(f"--{name.replace('_', '-')} applies only with --factorial-funds")

@@ -1,0 +1,88 @@
+"""Tables of `parplan plan`: the plans, the search summary, and deadline mode's size curve."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from parplan.plan.results import Plan, PlanResult
+
+
+def plan_notes(best: Plan) -> list[str]:
+    return [
+        f"parplan plan: step {best.step_time_s:.3f} s, MFU {best.mfu:.1%}, "
+        f"{best.memory_gib_per_gpu:.1f} GiB per GPU"
+    ]
+
+
+def _strategy_text(p: Plan) -> tuple[str, str]:
+    s = p.strategy
+    sp = f"{s.sp} {s.sp_method}" + (f" {s.ulysses}x{s.ring}" if "usp" in s.methods_used else "")
+    if s.sp_methods:  # per-block-type methods: (temporal=dsp)
+        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
+    ckpt = (
+        s.ckpt
+        if isinstance(s.ckpt, str)
+        else ",".join(f"{k}:{v}" for k, v in p.ckpt_blocks.items())
+    )
+    parts = [f"dp{s.dp}", f"tp{s.tp}" if s.tp > 1 else "", f"sp{sp}" if s.sp > 1 else "",
+             (f"pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else "")) if s.pp > 1 else ""]  # fmt: skip
+    return " ".join(part for part in parts if part), ckpt
+
+
+def print_result(result: PlanResult, *, title: str) -> None:
+    console = Console()
+    if result.curve:
+        _print_curve(console, result)
+    if not result.plans:
+        bad = result.infeasible or {}
+        console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
+        return
+    table = Table(title=f"{title} on {result.gpus} GPUs, global batch {result.global_batch}")
+    with_days = any(p.time_to_train_days is not None for p in result.plans)
+    columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB/GPU",
+               "bottleneck"] + ["days"] * with_days  # fmt: skip
+    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
+    for i, column in enumerate(columns):  # numbers never wrap or shrink; text columns give way
+        text = column in ("layout", "ckpt", "order", "bottleneck")
+        width = max([len(column)] + [len(row[i]) for row in rows])
+        table.add_column(column, no_wrap=not text, min_width=None if text else width)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    s = result.search
+    console.print(
+        f"searched {s.candidates} layouts in {s.seconds:.2f} s ({s.evaluated} costed, "
+        f"{s.pruned} pruned: {s.pruned_by}; {s.ilp_solves} ILPs with {s.solver}, "
+        f"orders: {s.order_space})"
+    )
+
+
+def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
+    layout, ckpt = _strategy_text(p)
+    b = p.bottleneck
+    days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
+    return [
+        str(k),
+        layout,
+        str(p.strategy.zero),
+        str(p.strategy.micro_batch),
+        ckpt,
+        ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
+        f"{p.step_time_s:.3f}",
+        f"{p.mfu:.1%}",
+        f"{p.memory_gib_per_gpu:.1f}",
+        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
+    ] + [days] * with_days
+
+
+def _print_curve(console: Console, result: PlanResult) -> None:
+    table = Table(title=f"cluster size vs time to train (deadline {result.deadline_days:g} days)")
+    table.add_column("nodes")
+    table.add_column("GPUs")
+    table.add_column("days")
+    for point in result.curve:
+        mark = " <" if point.gpus == result.gpus else ""
+        days = "no plan" if point.days is None else f"{point.days:.1f}{mark}"
+        table.add_row(str(point.nodes), str(point.gpus), days)
+    console.print(table)

@@ -1,0 +1,109 @@
+"""The PNG plots of the commands (matplotlib, Agg backend): SP comparison, deadline curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parplan.compare.sp import SpRow
+from parplan.estimate.formulas import SECONDS_PER_DAY
+from parplan.estimate.training import TrainingEstimate
+from parplan.plan.results import PlanResult
+
+
+def plot_gpus_vs_deadline(e: TrainingEstimate, path: Path) -> None:
+    """GPUs needed vs deadline (deadline/10 to 3x deadline): real FLOPs at 100% of peak, the
+    seed's linear frame scaling, and real FLOPs at the planned MFU (held at the MFU of the plan
+    for this deadline: other deadlines give other sizes and slightly different MFUs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    deadline_days = e.deadline_s / SECONDS_PER_DAY
+    days = [deadline_days * 10 ** (k / 50 - 1) for k in range(75)]
+    curves = {"real FLOPs, 100% of peak": e.train_flops,
+              "seed's linear frame scaling, 100%": e.linear_scaling_train_flops}  # fmt: skip
+    if e.planned_mfu is not None:
+        curves[f"real FLOPs at planned MFU {e.planned_mfu:.0%}"] = e.train_flops / e.planned_mfu
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, flops in curves.items():
+        ax.loglog(days, [flops / (e.peak_flop_per_s * d * SECONDS_PER_DAY) for d in days],
+                  label=label)  # fmt: skip
+    ax.axvline(deadline_days, linestyle=":", color="gray", label="deadline")
+    top_gpus = max(curves.values()) / (e.peak_flop_per_s * days[0] * SECONDS_PER_DAY)
+    if e.sizing is not None and e.sizing.cluster_gpus < 10 * top_gpus:
+        ax.axhline(e.sizing.cluster_gpus, linestyle="--", color="gray", label="cluster size")
+    ax.set_xlabel("deadline (days)")
+    ax.set_ylabel("GPUs")
+    ax.legend()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_sp(rows: list[SpRow], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_step, ax_comm) = plt.subplots(1, 2, figsize=(11, 4))
+    for (workload, label), series in _series(rows).items():
+        xs = [r.sp for r in series]
+        name = f"{label} ({workload})" if len({r.workload for r in rows}) > 1 else label
+        ax_step.plot(xs, [r.step_time_s for r in series], marker="o", label=name)
+        ax_comm.plot(xs, [r.sp_exposed_comm_s for r in series], marker="o", label=name)
+    for ax, ylabel in ((ax_step, "step time (s)"), (ax_comm, "exposed SP communication (s)")):
+        ax.set_xscale("log", base=2)
+
+        ax.set_xlabel("SP degree")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax_step.set_yscale("log")  # methods differ by orders of magnitude at high degrees
+    ax_comm.set_yscale("symlog", linthresh=0.01)  # exposed time can be exactly 0
+    ax_comm.set_ylim(bottom=0)
+    ax_step.legend(fontsize=7)
+    ax_step.set_title("step time")
+    ax_comm.set_title("exposed SP communication per step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _series(rows: list[SpRow]) -> dict[tuple[str, str], list[SpRow]]:
+    series: dict[tuple[str, str], list[SpRow]] = {}
+    for r in rows:
+        if r.step_time_s is None:
+            continue
+        label = "usp" if r.method == "usp" else r.method
+        if r.method == "usp" and r.ulysses != _best_usp_split(rows, r):
+            continue
+        series.setdefault((r.workload, label), []).append(r)
+    return series
+
+
+def _best_usp_split(rows: list[SpRow], row: SpRow) -> int:
+    """Plot one USP line: the fastest Ulysses×ring split at each degree."""
+    candidates = [r for r in rows if r.method == "usp" and (r.workload, r.sp) == (row.workload, row.sp)
+                  and r.step_time_s is not None]  # fmt: skip
+    return min(candidates, key=lambda r: r.step_time_s).ulysses
+
+
+def plot_curve(result: PlanResult, path: Path) -> None:
+    """GPUs vs days to train, the deadline as a horizontal line (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    points = [p for p in result.curve if p.days is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p.gpus for p in points], [p.days for p in points], marker="o")
+    if result.deadline_days is not None:
+        ax.axhline(result.deadline_days, linestyle="--", color="gray", label="deadline")
+    if result.gpus:
+        ax.axvline(result.gpus, linestyle=":", color="red", label=f"chosen: {result.gpus} GPUs")
+    ax.set(xscale="log", yscale="log", xlabel="GPUs", ylabel="days to train")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
