@@ -61,14 +61,15 @@ def _program(*, groups: int, methods: tuple[str, ...]) -> BlockProgram:
         )
         for g, (k, m), (mode, t, a) in itertools.product(range(groups), enumerate(methods), modes)
     ]
+    if len(methods) > 1:  # DSP-style: t0 blocks on method a pay switches when t1 runs b
+        items = [i.model_copy(update={"surcharge_s": 0.3, "surcharge_if": ("t1", "b")})
+                 if (i.block_type, i.method) == ("t0", "a") else i for i in items]  # fmt: skip
     return BlockProgram(
         items=items,
         group_types=[f"t{g % 2}" for g in range(groups)],
         group_counts=[20] * groups,
         fixed_memory_bytes=20 * GIB,
         capacity_bytes=(20 + groups * 20 * 3) * GIB,
-        layouts={"a": "frames", "b": "space"},
-        reshard_s={"frames->space": 0.3, "space->frames": 0.3},
     )
 
 

@@ -1,4 +1,4 @@
-"""parplan.estimate.core and `parplan estimate`: the seed's Sora chain, reproduced within 1%.
+"""parplan.estimate and `parplan estimate`: the seed's Sora chain, reproduced within 1%.
 
 Source for every golden number: ../shared/seeds/001_45ca9144570b382f.txt (Factorial Funds' Sora
 estimate, Chinese translation), cited as "seed line N". DiT numbers: Peebles & Xie 2023
@@ -417,3 +417,34 @@ def test_bottom_up_unknown_model_exit_2(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no-such-model" in err and err.count("\n") == 1
+
+
+def test_library_training_estimate_is_what_the_cli_prints(capsys) -> None:
+    """The command is a thin layer: `estimate_training` gives the CLI's JSON (FLOPs only)."""
+    from parplan.estimate.training import estimate_training
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    args = {"model": "dit-xl-2", "workload": "imagenet-256", "cluster": "h100-dgx-ndr400"}
+    lib = estimate_training(**{k: loader(v) for (k, v), loader in zip(
+        args.items(), (load_model, load_workload, load_cluster), strict=True)},
+        deadline_days=3, train_samples=1e8, with_plan=False)  # fmt: skip
+    argv = [f"--{k}={v}" for k, v in args.items()]
+    assert main(["estimate", *argv, "--train-samples", "1e8", "--deadline-days", "3", "--no-plan", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["train_flops"] == pytest.approx(lib.train_flops)
+    assert cli["gpus_at_peak"] == pytest.approx(lib.gpus_at_peak)
+    # 3 x forward x samples; DiT-XL/2 at 256 px: 118.64 GMACs forward (DiT paper Table 4)
+    assert lib.train_flops == pytest.approx(3 * 2 * 118.64e9 * 1e8, rel=0.01)
+
+
+def test_library_inference_estimate_needs_video_for_demand() -> None:
+    from parplan.errors import SpecError
+    from parplan.estimate.inference import estimate_inference
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    specs = dict(model=load_model("dit-xl-2"), workload=load_workload("imagenet-256"),
+                 cluster=load_cluster("h100-dgx-ndr400"))  # fmt: skip
+    e = estimate_inference(**specs, steps=250)
+    assert e.flops_per_video == pytest.approx(250 * 2 * 118.64e9, rel=0.01)
+    with pytest.raises(SpecError, match="needs a video workload"):
+        estimate_inference(**specs, steps=250, demand_video_minutes_per_day=1e6)

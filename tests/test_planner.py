@@ -48,7 +48,7 @@ class FakeCost:
     ) -> None:
         self.block_s, self.comm_s = block_s, comm_s
         self.act_gib, self.param_gib = act_gib, param_gib
-        self.ckpt_per_group = per_group  # like evaluate.py: a ckpt list names one mode per group
+        self.ckpt_per_group = per_group  # a cost model that reads a ckpt list as one mode per group
 
     def modes(self, model: ModelSpec, s: StrategySpec) -> list[str]:
         if not self.ckpt_per_group or isinstance(s.ckpt, str):
@@ -79,7 +79,7 @@ class FakeCost:
 
     @staticmethod
     def bubble_factor(s: StrategySpec) -> float:
-        """Like evaluate.py: 1 + (pp-1)/(vpp*m) multiplies every block's time."""
+        """Like the real cost model: 1 + (pp-1)/(vpp*m) multiplies every block's time."""
         return 1 + (s.pp - 1) / (s.vpp * s.global_batch / (s.dp * s.micro_batch))
 
     def block_time_s(self, s: StrategySpec, mode: str, gpus_per_node: int) -> float:

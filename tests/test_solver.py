@@ -14,21 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parplan.errors import Infeasible
+from parplan.plan.deadline import smallest_meeting
 from parplan.plan.ilp import (
     BlockItem,
     BlockProgram,
-    SizePoint,
     excluded,
     item_time_s,
-    layout_of,
     methods_by_type,
-    order_cost_s,
-    placement_cost_key,
-    reshard_total_s,
     solve_blocks,
-    solve_cluster_size,
-    solve_placement,
 )
+from parplan.plan.results import SizePoint
 from parplan.specs import GIB
 
 MODES = ("none", "selective", "full")
@@ -74,7 +69,7 @@ def _best_given_methods(program: BlockProgram, methods: dict[str, str]) -> float
             i.activation_bytes * n for items, c in split for i, n in zip(items, c, strict=True)
         )
         if memory <= program.capacity_bytes:
-            best = min(best, time_s + reshard_total_s(program, methods))
+            best = min(best, time_s)
     return best
 
 
@@ -83,7 +78,7 @@ def _best_given_methods(program: BlockProgram, methods: dict[str, str]) -> float
 
 @st.composite
 def block_programs(draw: st.DrawFn) -> BlockProgram:
-    """Synthetic programs: <= 4 groups, <= 8 blocks, 1-2 SP methods per type, DSP layouts."""
+    """Synthetic programs: <= 4 groups, <= 8 blocks, 1-2 SP methods per type, DSP surcharges."""
     n_groups = draw(st.integers(1, 4))
     types = draw(
         st.lists(
@@ -116,8 +111,6 @@ def block_programs(draw: st.DrawFn) -> BlockProgram:
         fixed_time_s=draw(st.floats(0, 5)),
         fixed_memory_bytes=fixed,
         capacity_bytes=cap,
-        layouts={"dsp_t": "frames", "dsp_s": "space", "ulysses": "seq", "ring": "seq"},
-        reshard_s={"frames->space": draw(st.floats(0, 0.5)), "space->frames": 0.2},
         per_group=draw(st.booleans()),
         excluded_mixes=cuts[:2],
     )
@@ -209,64 +202,31 @@ def test_memory_infeasible_names_shortfall() -> None:
     assert info.value.shortfall_gib == pytest.approx(3.0)
 
 
-def test_reshard_cost_switches_method() -> None:
-    """DSP: spatial blocks shard frames, temporal blocks shard space; one all-to-all between.
+def test_dsp_switch_surcharge_switches_method() -> None:
+    """DSP on temporal blocks makes each spatial (non-DSP) block pay its layout switches
+    (cost/options.py `_surcharge`). Per pair of blocks: all Ulysses 2.0 s; spatial Ulysses +
+    temporal DSP 1.7 + switch; DSP everywhere 1.9 (no switch). Cheap switches (0.05) pick the
+    mix (3.5 s for two pairs); costly ones (0.5) make DSP everywhere the best (3.8 s)."""
 
-    With a costly reshard, both types keep one layout (ulysses everywhere) instead.
-    """
-
-    def program(reshard_s: float) -> BlockProgram:
+    def solve(switch_s: float):
         items = [
-            BlockItem(
-                group_index=g, block_type=t, ckpt="none", method=m, time_s=s, activation_bytes=GIB
-            )
+            BlockItem(group_index=g, block_type=t, ckpt="none", method=m, time_s=s,
+                      activation_bytes=GIB,
+                      **({"surcharge_s": switch_s, "surcharge_if": ("temporal", "dsp")}
+                         if (t, m) == ("spatial", "ulysses") else {}))
             for g, t in enumerate(["spatial", "temporal"] * 2)
-            for m, s in [("ulysses", 1.0), ("dsp", 0.7)]
-        ]
-        return BlockProgram(
-            items=items,
-            group_types=["spatial", "temporal"] * 2,
-            group_counts=[1, 1, 1, 1],
-            capacity_bytes=100 * GIB,
-            layouts={"dsp": "dsp_" + "x"},
-            reshard_s={"dsp_x->ulysses": reshard_s, "ulysses->dsp_x": reshard_s},
-        )
+            for m, s in [("ulysses", 1.0), ("dsp", 1.2 if t == "spatial" else 0.7)]
+        ]  # fmt: skip
+        program = BlockProgram(items=items, group_types=["spatial", "temporal"] * 2,
+                               group_counts=[1, 1, 1, 1], capacity_bytes=100 * GIB)  # fmt: skip
+        return solve_blocks(program)
 
-    cheap = solve_blocks(program(0.01))
-    assert cheap.methods == {"spatial": "dsp", "temporal": "dsp"}
-    assert layout_of(program(0.0), "dsp") == "dsp_x"
-
-
-def test_dsp_layouts_pay_per_transition() -> None:
-    """Alternating spatial/temporal groups (3 transitions) with per-type sharded dims."""
-    types = ["spatial", "temporal", "spatial", "temporal"]
-    items = [
-        BlockItem(
-            group_index=g, block_type=t, ckpt="none", method=m, time_s=s, activation_bytes=GIB
-        )
-        for g, t in enumerate(types)
-        for m, s in [
-            ("frames", 0.5 if t == "spatial" else 1.0),
-            ("space", 1.0 if t == "spatial" else 0.5),
-        ]
-    ]
-
-    def solve(reshard_s: float):
-        return solve_blocks(
-            BlockProgram(
-                items=items,
-                group_types=types,
-                group_counts=[1] * 4,
-                capacity_bytes=64 * GIB,
-                reshard_s={"frames->space": reshard_s, "space->frames": reshard_s},
-            )
-        )
-
-    assert solve(0.1).methods == {"spatial": "frames", "temporal": "space"}
-    assert solve(0.1).reshard_time_s == pytest.approx(0.3)
-    assert solve(0.1).step_time_s == pytest.approx(2.3)
-    assert solve(1.0).reshard_time_s == 0.0  # 3 x 1.0 s of resharding outweighs 2 s of gain
-    assert solve(1.0).step_time_s == pytest.approx(3.0)
+    cheap = solve(0.05)
+    assert cheap.methods == {"spatial": "ulysses", "temporal": "dsp"}
+    assert cheap.step_time_s == pytest.approx(2 * (1.0 + 0.05) + 2 * 0.7)
+    costly = solve(0.5)
+    assert costly.methods == {"spatial": "dsp", "temporal": "dsp"}
+    assert costly.step_time_s == pytest.approx(2 * 1.2 + 2 * 0.7)
 
 
 def test_cbc_and_highs_agree() -> None:
@@ -283,41 +243,6 @@ def test_ckpt_per_block_lists_every_block() -> None:
     assert sorted(modes) == sorted(c.ckpt for c in solution.choices for _ in range(c.blocks))
 
 
-# -------------------------------------------------------------------------- placement
-
-
-@st.composite
-def placement_tables(draw: st.DrawFn) -> tuple[list[str], dict[str, float]]:
-    dims = draw(st.sampled_from([["tp", "sp"], ["tp", "sp", "dp"], ["tp", "sp", "dp", "pp"]]))
-    costs = {}
-    for d in dims:
-        others = [o for o in dims if o != d]
-        for r in range(len(others) + 1):
-            for inner in itertools.combinations(others, r):
-                costs[placement_cost_key(d, inner)] = draw(st.floats(0, 10))
-    return dims, costs
-
-
-@pytest.mark.parametrize("solver", ["cbc", "highs"])
-@settings(max_examples=25, deadline=None)
-@given(table=placement_tables())
-def test_placement_equals_brute_force(
-    table: tuple[list[str], dict[str, float]], solver: str
-) -> None:
-    dims, costs = table
-    expected = min(order_cost_s(order, costs) for order in itertools.permutations(dims))
-    solution = solve_placement(dims=dims, costs=costs, solver=solver)
-    assert sorted(solution.order) == sorted(dims)
-    assert solution.comm_time_s == pytest.approx(expected, abs=1e-6)
-
-
-def test_placement_puts_chatty_dim_innermost() -> None:
-    """tp is cheap only when nothing sits inside it (NVLink); dp does not care."""
-    dims = ["tp", "dp"]
-    costs = {"tp|": 1.0, "tp|dp": 9.0, "dp|": 2.0, "dp|tp": 2.5}
-    assert solve_placement(dims=dims, costs=costs).order == ["tp", "dp"]
-
-
 # ----------------------------------------------------------------------- cluster size
 
 
@@ -331,14 +256,14 @@ def _curve(days: list[float | None]) -> list[SizePoint]:
     d1=st.floats(1, 100),
     d2=st.floats(1, 100),
 )
-def test_cluster_size_is_brute_force_and_monotone(
+def test_cluster_size_is_the_smallest_meeting_and_monotone(
     days: list[float | None], d1: float, d2: float
 ) -> None:
     curve = _curve(days)
 
     def size(deadline: float) -> int | None:
         try:
-            return solve_cluster_size(curve=curve, deadline_days=deadline).nodes
+            return smallest_meeting(curve=curve, deadline_days=deadline).nodes
         except Infeasible:
             return None
 
@@ -352,5 +277,5 @@ def test_cluster_size_is_brute_force_and_monotone(
 
 def test_deadline_infeasible_explains() -> None:
     with pytest.raises(Infeasible, match=r"needs 10\.0 days > deadline 5 days") as info:
-        solve_cluster_size(curve=_curve([40.0, 20.0, 10.0]), deadline_days=5)
+        smallest_meeting(curve=_curve([40.0, 20.0, 10.0]), deadline_days=5)
     assert info.value.binding == "deadline"

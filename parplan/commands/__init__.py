@@ -1,4 +1,10 @@
-"""Subcommand modules, one per area; each exposes `register(app)`."""
+"""The command line's subcommands, one module per command (`*_cmd.py`); each exposes `register(app)`.
+
+Thin by rule: a command parses its flags, calls one library function and renders the result
+(tables in `*_tables.py`, plots in `plots.py`, shared options in `common.py`). Logic a test or
+another caller needs lives in the library packages below.
+May import: every package but cli.
+"""
 
 from __future__ import annotations
 

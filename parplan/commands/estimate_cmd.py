@@ -1,8 +1,8 @@
 """`parplan estimate`: the seed's Sora chain (`--factorial-funds`) or a FLOP-only estimate for a
 model/workload/cluster (training GPUs for a deadline, or `--inference`).
 
-A thin layer over parplan.estimate.core. Every Factorial Funds input is a flag of its own, generated
-from `FactorialFundsInputs` so that the flags, the JSON "inputs" and the defaults cannot drift.
+A thin layer over parplan.estimate: flags (estimate_flags.py), one library call per mode, tables
+(estimate_tables.py).
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def sp_block_options(
 ) -> SpOptions:
     """Knapsack items for every (block group, SP method offered to its type, checkpoint mode):
     one `block_options` run per method with that method on every block, plus the DSP-switch
-    surcharges of mixes (block_model.dsp_switches_per_block). `strategy` carries the degrees
+    surcharges of mixes (block.py `dsp_switches_per_block`). `strategy` carries the degrees
     and the USP split; SpecError when no method can run. `cache` (one model, workload, cluster
     and GPU count) keeps each method's run for the next call with the same uniform strategy."""
     cache = {} if cache is None else cache

@@ -1,6 +1,6 @@
 """What the cost model returns for one (model, workload, cluster, strategy): the prediction record.
 
-Kept apart from `evaluate.py` so the planner, reports and smoke can depend on the shape of a
+Kept apart from the step assembly (`step.py`) so the planner, reports and smoke can depend on the shape of a
 prediction without importing the cost model's internals.
 """
 

@@ -4,8 +4,8 @@ step = m·t_mb (slowest pipeline stage) + bubble + exposed DP/ZeRO communication
        + online encoders,
 t_mb = Σ blocks (forward + backward + recompute compute + exposed TP/SP/ZeRO-3 communication)
        + embedders + pipeline sends.
-Compute follows a roofline (compute.py); collectives are timed on the cluster graph with every
-group of a dimension running at once (comm_model.py); overlap rules are per strategy (below and
+Compute follows a roofline (device.py); collectives are timed on the cluster graph with every
+group of a dimension running at once (cluster/comm_model.py); overlap rules are per strategy (below and
 docs/cost_model.md). MFU counts model FLOPs (3 × forward); HFU adds the recomputed forward.
 """
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from parplan.errors import Infeasible, SpecError
-from parplan.plan.ilp import (
-    SizePoint,
-    solve_cluster_size,
-)
-from parplan.plan.results import PlanResult, SearchStats
+from parplan.plan.results import PlanResult, SearchStats, SizePoint
 from parplan.plan.search import plan_fixed
 from parplan.plan.state import Context, Progress
 
@@ -40,7 +37,7 @@ def plan_deadline(
         ctx, train_samples=train_samples, train_tokens=train_tokens, progress=progress
     )
     try:
-        chosen = solve_cluster_size(curve=curve, deadline_days=deadline_days, solver=ctx.solver)
+        chosen = smallest_meeting(curve=curve, deadline_days=deadline_days)
     except Infeasible as err:
         return _deadline_failure(ctx, curve, err, deadline_days, time.perf_counter() - start)
     result = plan_fixed(
@@ -101,3 +98,26 @@ def _deadline_failure(
         search=stats,
         infeasible=err.to_json(),
     )
+
+
+def smallest_meeting(*, curve: Sequence[SizePoint], deadline_days: float) -> SizePoint:
+    """Smallest cluster size whose best plan finishes within the deadline (docs/solver.md §2).
+    Sizes without a plan are left out; `Infeasible` names the fastest size when none makes it."""
+    usable = [p for p in curve if p.days is not None]
+    fastest = min((p.days for p in usable), default=None)
+    if fastest is None or fastest > deadline_days:
+        raise deadline_infeasible(curve=curve, deadline_days=deadline_days, fastest_days=fastest)
+    return min((p for p in usable if p.days <= deadline_days), key=lambda p: p.nodes)
+
+
+def deadline_infeasible(
+    *, curve: Sequence[SizePoint], deadline_days: float, fastest_days: float | None
+) -> Infeasible:
+    if fastest_days is None:
+        return Infeasible("memory", "no cluster size up to the cluster's own has a feasible plan")
+    best = min((p for p in curve if p.days is not None), key=lambda p: (p.days, p.nodes))
+    detail = (
+        f"deadline: the fastest plan, on {best.gpus} GPUs ({best.nodes} nodes, the most that "
+        f"help), needs {best.days:.1f} days > deadline {deadline_days:g} days"
+    )
+    return Infeasible("deadline", detail)

@@ -1,30 +1,25 @@
-"""The integer programs behind `parplan plan` (formulation: docs/solver.md).
+"""The block program behind `parplan plan`: the integer program over per-block choices
+(formulation: docs/solver.md §1).
 
-The planner enumerates the global degrees (dp, tp, sp, pp, vpp, zero, micro-batch, SP split) itself:
-that space is small and each point needs the cost model anyway. What it hands to PuLP are the
-choices that interact and would blow up under enumeration:
+The planner enumerates the global degrees, ZeRO stage, micro-batch, SP split, rank order and (in
+deadline mode) cluster size itself: that space is small and each point needs the cost model
+anyway. What it hands to PuLP are the choices that interact and would blow up under enumeration:
+`solve_blocks` picks, per block group, how many blocks run under each activation-checkpoint mode
+(a knapsack under the GPU memory cap), jointly with the SP method per block type, where a mix of
+methods pays the DSP layout switches it causes (an item's `surcharge_s`).
 
-* `solve_blocks`: per block group, how many blocks run under each activation-checkpoint mode
-  (a knapsack under the GPU memory cap), jointly with the SP method per block type and the
-  resharding all-to-all paid between consecutive blocks whose sharded dimension differs (DSP).
-* `solve_placement`: the rank order, i.e. which parallel dimension sits on which fabric tier,
-  as a linear-ordering program over per-(dimension, inner dimensions) communication costs.
-* `solve_cluster_size`: the smallest node count whose best plan meets a deadline.
-
-Every program has a brute-force twin in tests/test_solver.py; they must agree. An infeasible
-program raises `Infeasible` naming the binding constraint and the shortfall.
+tests/test_solver.py checks it against brute force; they must agree. An infeasible program raises
+`Infeasible` naming the binding constraint and the shortfall.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import math
 import os
 import time
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -69,8 +64,6 @@ class BlockProgram(Record):
     fixed_time_s: float = 0.0
     fixed_memory_bytes: float = 0.0
     capacity_bytes: float
-    layouts: dict[str, str] = Field(default_factory=dict)  # method -> sharded dim; default: method
-    reshard_s: dict[str, float] = Field(default_factory=dict)  # "from->to" layout, per transition
     per_group: bool = False  # True: one checkpoint mode per group (a multiple-choice knapsack)
     excluded_mixes: list[dict[str, str]] = Field(default_factory=list)  # no-good cuts on x[t, m]
 
@@ -88,7 +81,6 @@ class BlockSolution(Record):
     methods: dict[str, str]  # block type -> SP method
     step_time_s: float
     memory_bytes: float
-    reshard_time_s: float
     solver: str  # cbc | highs | presolve (unconstrained optimum already fits)
     solve_time_s: float
 
@@ -105,22 +97,6 @@ class BlockSolution(Record):
         modes = [c.ckpt for c in chosen for _ in range(c.blocks)]
         assert len(modes) == sum(group_counts), (len(modes), group_counts)
         return modes
-
-
-def layout_of(program: BlockProgram, method: str) -> str:
-    return program.layouts.get(method, method)
-
-
-def reshard_cost_s(program: BlockProgram, layout_a: str, layout_b: str) -> float:
-    if layout_a == layout_b:
-        return 0.0
-    return program.reshard_s.get(f"{layout_a}->{layout_b}", 0.0)
-
-
-def transitions(group_types: Sequence[str]) -> Counter[tuple[str, str]]:
-    """How often a block of type a is directly followed by one of type b != a."""
-    pairs = zip(group_types, group_types[1:], strict=False)
-    return Counter((a, b) for a, b in pairs if a != b)
 
 
 def methods_by_type(program: BlockProgram) -> dict[str, list[str]]:
@@ -185,7 +161,9 @@ def memory_infeasible(
 
 def surcharged(item: BlockItem, methods: dict[str, str]) -> bool:
     """Does `item` pay its surcharge under this method-per-type choice?"""
-    return item.surcharge_if is not None and methods.get(item.surcharge_if[0]) == item.surcharge_if[1]
+    return (
+        item.surcharge_if is not None and methods.get(item.surcharge_if[0]) == item.surcharge_if[1]
+    )
 
 
 def item_time_s(item: BlockItem, methods: dict[str, str]) -> float:
@@ -197,7 +175,7 @@ def excluded(program: BlockProgram, methods: dict[str, str]) -> bool:
 
 
 def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
-    """Presolve: if every group's fastest item fits and no reshard, surcharge or cut applies,
+    """Presolve: if every group's fastest item fits and no surcharge or cut applies,
     it is optimal."""
     choice = {}
     for g in range(len(program.group_types)):
@@ -206,7 +184,7 @@ def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
     methods = {program.group_types[g]: i.method for g, i in choice.items()}
     if any(methods[program.group_types[g]] != i.method for g, i in choice.items()):
         return None
-    if reshard_total_s(program, methods) > 0 or excluded(program, methods):
+    if excluded(program, methods):
         return None
     if any(surcharged(i, methods) and i.surcharge_s > 0 for i in choice.values()):
         return None
@@ -219,14 +197,6 @@ def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
     return _solution(program, picks, methods, solver="presolve", solve_time_s=0.0)
 
 
-def reshard_total_s(program: BlockProgram, methods: dict[str, str]) -> float:
-    return sum(
-        count
-        * reshard_cost_s(program, layout_of(program, methods[a]), layout_of(program, methods[b]))
-        for (a, b), count in transitions(program.group_types).items()
-    )
-
-
 def _solution(
     program: BlockProgram,
     picks: Sequence[tuple[BlockItem, int]],
@@ -236,7 +206,6 @@ def _solution(
     solve_time_s: float,
 ) -> BlockSolution:
     picks = [(i, n) for i, n in picks if n > 0]
-    reshard = reshard_total_s(program, methods)
     return BlockSolution(
         choices=[
             GroupChoice(
@@ -249,10 +218,8 @@ def _solution(
             for i, n in sorted(picks, key=lambda p: (p[0].group_index, p[0].ckpt))
         ],
         methods=dict(sorted(methods.items())),
-        step_time_s=program.fixed_time_s + sum(item_time_s(i, methods) * n for i, n in picks)
-        + reshard,
+        step_time_s=program.fixed_time_s + sum(item_time_s(i, methods) * n for i, n in picks),
         memory_bytes=program.fixed_memory_bytes + sum(i.activation_bytes * n for i, n in picks),
-        reshard_time_s=reshard,
         solver=solver,
         solve_time_s=solve_time_s,
     )
@@ -306,10 +273,12 @@ def _build_block_ilp(
     cap_gib = (program.capacity_bytes - program.fixed_memory_bytes) / GIB
     prob += memory <= cap_gib, "memory"
     for k, mix in enumerate(program.excluded_mixes):  # no-good cut: not this method per type
-        prob += pulp.lpSum(x[t, m] for t, m in mix.items() if (t, m) in x) <= len(mix) - 1, f"cut_{k}"
-    reshard = _reshard_terms(prob, program, x, offered)
+        prob += (
+            pulp.lpSum(x[t, m] for t, m in mix.items() if (t, m) in x) <= len(mix) - 1,
+            f"cut_{k}",
+        )
     surcharge = _surcharge_terms(prob, program, x, n)
-    prob += program.fixed_time_s + pulp.lpSum(i.time_s * v for i, v in n) + reshard + surcharge
+    prob += program.fixed_time_s + pulp.lpSum(i.time_s * v for i, v in n) + surcharge
     return prob, n, x
 
 
@@ -328,34 +297,6 @@ def _surcharge_terms(
         prob += y >= var - count * (1 - (cond if cond is not None else 0)), f"surcharge_{k}"
         terms.append(item.surcharge_s * y)
     return pulp.lpSum(terms)
-
-
-def _reshard_terms(
-    prob: pulp.LpProblem, program: BlockProgram, x: dict, offered: dict[str, list[str]]
-) -> pulp.LpAffineExpression:
-    """z >= L[a,la] + L[b,lb] - 1 linearizes the product of two layout indicators."""
-    terms = []
-    for k, ((a, b), count) in enumerate(sorted(transitions(program.group_types).items())):
-        for la, lb in itertools.product(
-            layouts_of(program, offered[a]), layouts_of(program, offered[b])
-        ):
-            cost = reshard_cost_s(program, la, lb)
-            if cost <= 0:
-                continue
-            z = prob.add_variable(f"z_{k}_{len(terms)}", 0, 1)
-            prob += z >= _layout_sum(program, x, a, la) + _layout_sum(program, x, b, lb) - 1
-            terms.append(count * cost * z)
-    return pulp.lpSum(terms)
-
-
-def layouts_of(program: BlockProgram, methods: list[str]) -> list[str]:
-    return sorted({layout_of(program, m) for m in methods})
-
-
-def _layout_sum(program: BlockProgram, x: dict, block_type: str, layout: str):
-    return pulp.lpSum(
-        var for (t, m), var in x.items() if t == block_type and layout_of(program, m) == layout
-    )
 
 
 # --------------------------------------------------------------------------- solvers
@@ -398,107 +339,3 @@ def _quiet_fd1() -> Iterator[None]:
     finally:
         os.dup2(fd, 1)
         os.close(fd)
-
-
-# ------------------------------------------------------------------------ placement
-
-
-class PlacementSolution(Record):
-    order: list[str]  # innermost first
-    comm_time_s: float
-    solver: str
-    solve_time_s: float
-
-
-def placement_cost_key(dim: str, inner: Sequence[str]) -> str:
-    """Key of the cost table: 'sp|dp,tp' = cost of sp when dp and tp sit inside it."""
-    return f"{dim}|{','.join(sorted(inner))}"
-
-
-def order_cost_s(order: Sequence[str], costs: dict[str, float]) -> float:
-    return sum(costs[placement_cost_key(d, order[:k])] for k, d in enumerate(order))
-
-
-def solve_placement(
-    *, dims: Sequence[str], costs: dict[str, float], solver: SolverName = "highs"
-) -> PlacementSolution:
-    """Rank order minimizing sum over dims of cost(dim, set of dims inside it) (docs/solver.md §2).
-
-    Linear-ordering ILP: w[a,b] = 1 if a is inside b; s[d,S] = 1 if exactly S is inside d.
-    `costs` must hold `placement_cost_key(d, S)` for every dim d and subset S of the others.
-    """
-    prob = pulp.LpProblem("placement", pulp.LpMinimize)
-    w = {
-        (a, b): prob.add_variable(f"w_{a}_{b}", cat="Binary")
-        for a, b in itertools.permutations(dims, 2)
-    }
-    for a, b in itertools.combinations(dims, 2):
-        prob += w[a, b] + w[b, a] == 1
-    for a, b, c in itertools.permutations(dims, 3):
-        prob += w[a, b] + w[b, c] - w[a, c] <= 1
-    objective = [_subset_terms(prob, w, dims, d, costs) for d in dims]
-    prob += pulp.lpSum(objective)
-    elapsed_s = run_solver(prob, solver=solver)
-    if pulp.LpStatus[prob.status] != "Optimal":
-        raise Infeasible("solver", f"{solver} returned {pulp.LpStatus[prob.status]} for placement")
-    inside = Counter(a for (a, _b), var in w.items() if round(var.value() or 0) == 1)
-    order = sorted(dims, key=lambda d: -inside[d])
-    return PlacementSolution(
-        order=order, comm_time_s=order_cost_s(order, costs), solver=solver, solve_time_s=elapsed_s
-    )
-
-
-def _subset_terms(
-    prob: pulp.LpProblem, w: dict, dims: Sequence[str], d: str, costs: dict
-) -> object:
-    others = [o for o in dims if o != d]
-    subsets = [s for r in range(len(others) + 1) for s in itertools.combinations(others, r)]
-    s_vars = {s: prob.add_variable(f"s_{d}_{'_'.join(s) or 'none'}", cat="Binary") for s in subsets}
-    prob += pulp.lpSum(s_vars.values()) == 1
-    for s, var in s_vars.items():
-        for o in others:
-            prob += var <= (w[o, d] if o in s else 1 - w[o, d])
-    return pulp.lpSum(costs[placement_cost_key(d, s)] * var for s, var in s_vars.items())
-
-
-# --------------------------------------------------------------------- cluster size
-
-
-class SizePoint(Record):
-    nodes: int
-    gpus: int
-    days: float | None  # None: no feasible plan at this size
-
-
-def solve_cluster_size(
-    *, curve: Sequence[SizePoint], deadline_days: float, solver: SolverName = "highs"
-) -> SizePoint:
-    """Smallest node count whose best plan finishes within the deadline (docs/solver.md §3).
-
-    u[n] binary picks one size; days(n) * u[n] <= deadline; minimize sum n * u[n]. Sizes without
-    a plan are left out. Monotone by construction: a shorter deadline only removes sizes.
-    """
-    usable = [p for p in curve if p.days is not None]
-    fastest = min((p.days for p in usable), default=None)
-    if fastest is None or fastest > deadline_days:
-        raise deadline_infeasible(curve=curve, deadline_days=deadline_days, fastest_days=fastest)
-    prob = pulp.LpProblem("cluster_size", pulp.LpMinimize)
-    u = [prob.add_variable(f"u_{p.nodes}", cat="Binary") for p in usable]
-    prob += pulp.lpSum(u) == 1
-    prob += pulp.lpSum(p.days * v for p, v in zip(usable, u, strict=True)) <= deadline_days
-    prob += pulp.lpSum(p.nodes * v for p, v in zip(usable, u, strict=True))
-    run_solver(prob, solver=solver)
-    return next(p for p, v in zip(usable, u, strict=True) if round(v.value() or 0) == 1)
-
-
-def deadline_infeasible(
-    *, curve: Sequence[SizePoint], deadline_days: float, fastest_days: float | None
-) -> Infeasible:
-    if fastest_days is None:
-        return Infeasible("memory", "no cluster size up to the cluster's own has a feasible plan")
-    best = min((p for p in curve if p.days is not None), key=lambda p: (p.days, p.nodes))
-    detail = (
-        f"deadline: the fastest plan, on {best.gpus} GPUs ({best.nodes} nodes, the most that "
-        f"help), needs {best.days:.1f} days > deadline {deadline_days:g} days"
-    )
-    return Infeasible("deadline", detail)

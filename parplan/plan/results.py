@@ -9,9 +9,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from parplan.cost.records import Prediction
-from parplan.plan.ilp import (
-    SizePoint,
-)
 from parplan.specs import StrategySpec, WorkloadSpec
 
 SECONDS_PER_DAY = 86400.0
@@ -19,6 +16,14 @@ SECONDS_PER_DAY = 86400.0
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SizePoint(Record):
+    """One cluster size of deadline mode: its best plan's days to train."""
+
+    nodes: int
+    gpus: int
+    days: float | None  # None: no feasible plan at this size
 
 
 class Plan(Record):

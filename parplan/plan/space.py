@@ -1,7 +1,7 @@
 """The planner's search space: every (dp, tp, sp, pp, vpp, ZeRO stage, micro-batch, SP method)
 that passes divisibility, its rank orders, and the StrategySpec of a candidate.
 
-Split from planner.py (the search): nothing here asks the cost model.
+Kept apart from the search (search.py): nothing here asks the cost model.
 """
 
 from __future__ import annotations
