@@ -1,4 +1,4 @@
-"""Independent check of `block_model._elementwise_bytes_per_token` for a DiT block.
+"""Independent check of `kernels.elementwise.elementwise_bytes_per_token` for a DiT block.
 
 What is measured
 ----------------
@@ -86,10 +86,12 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from parplan.cost.block import (  # noqa: E402
+from parplan.cost.kernels.elementwise import (  # noqa: E402
     AUTOCAST_STREAM_BYTES,
     ELEMENTWISE_BWD_OVER_FWD,
-    _elementwise_bytes_per_token,
+    dit_eager_bytes,
+    dit_fused_bytes,
+    elementwise_bytes_per_token,
 )
 from parplan.cost.strategies.base import BlockShape  # noqa: E402
 from parplan.specs import load_model  # noqa: E402
@@ -324,7 +326,7 @@ LN_STATS = 2 * 2 * F32  # two LayerNorms x (mean, rstd) fp32 per row
 
 
 def model_breakdown(d: int, e: int, ffn: int, *, unfused: bool = False) -> dict[str, int]:
-    """The terms of `_elementwise_bytes_per_token` for this block, as its docstring names them."""
+    """The terms of `elementwise_bytes_per_token` for this block, as its docstring names them."""
     s = max(e, AUTOCAST_STREAM_BYTES)
     return {
         "layernorm": 2 * 2 * d * s,
@@ -351,6 +353,13 @@ def _model():
         params_tp_sharded=sum(p.numel() for p in block.parameters()) - replicated,
     )  # fmt: skip
     return spec, shape
+
+
+def _bytes(spec, shape, attention: str = "flash2", fused: bool = False) -> tuple[float, float]:
+    return elementwise_bytes_per_token(
+        spec, element_bytes=shape.element_bytes, self_attentions=shape.self_attentions,
+        cross_attention=shape.cross_attention, attention=attention, fused=fused,
+    )  # fmt: skip
 
 
 def _per_token(counter: _TrafficCounter) -> dict[str, float]:
@@ -409,7 +418,7 @@ def test_transpose_copy_appears_only_with_unfused_sdpa():
 def test_model_breakdown_is_the_function():
     """The per-category split used below adds up to what the cost model returns."""
     spec, shape = _model()
-    whole, split = _elementwise_bytes_per_token(spec, shape)
+    whole, split = _bytes(spec, shape)
     parts = model_breakdown(D, E, spec.ffn)
     assert whole + split == sum(parts.values())
     assert split == parts["layout_copy"] + parts["gelu"]
@@ -420,8 +429,8 @@ def test_model_total_equals_measured(backend) -> None:
     """The cost model's bytes per token equal the measured token-wide traffic, with the fused
     SDPA (the model's `attention: flash`) and with the math backend (`attention: unfused`)."""
     spec, shape = _model()
-    kind = "flash" if backend is None else "unfused"
-    model_total = sum(_elementwise_bytes_per_token(spec, shape, kind))
+    kind = "flash2" if backend is None else "unfused"
+    model_total = sum(_bytes(spec, shape, kind))
     counter = measure(backend)
     measured = _per_token(counter)
     _report(f"SDPA backend {backend or 'default (fused)'} vs model attention={kind}", measured,
@@ -455,3 +464,90 @@ def test_backward_traffic_is_close_to_the_models_factor():
     assert sum(fwd.wide.values()) == sum(measure().wide.values())  # same forward as above
     assert 1.0 < ratio <= ELEMENTWISE_BWD_OVER_FWD
     assert ratio == pytest.approx(ELEMENTWISE_BWD_OVER_FWD, rel=0.15)
+
+
+# --------------------------------------------------- fused: what one kernel per op-run leaves
+
+
+class _FusionCounter(TorchDispatchMode):
+    """The HBM traffic of the same forward if every run of memory-bound ops between two GEMM or
+    attention calls were one kernel (Inductor's fusion up to extern kernels): per run, the wide
+    tensors it reads that another run, a GEMM/attention call or the caller produced, and the wide
+    tensors it produces that anything outside the run reads (or the caller gets back). Every
+    tensor is kept alive while tracing, so storage addresses identify tensors."""
+
+    def __init__(self, region: _AttentionRegion):
+        super().__init__()
+        self.region = region
+        self.ops: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]] = []  # run, ins, outs
+        self.run = 0
+        self.keep: list[torch.Tensor] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func._schema.name.split("::")[-1]
+        if _is_view_op(func):
+            return out
+        ins, outs = _tensors((args, kwargs)), _tensors(out)
+        self.keep += ins + outs
+        wide = lambda ts: [(t.untyped_storage().data_ptr(), _nbytes(t)) for t in ts if _is_wide(t)]  # noqa: E731
+        barrier = name in MATMUL_OPS or self.region.depth or any(m in name for m in ATTENTION_MARKERS)
+        if barrier:  # GEMMs see the tokens flattened to (B*N, d): every tensor counts as a reader
+            every = lambda ts: [(t.untyped_storage().data_ptr(), _nbytes(t)) for t in ts]  # noqa: E731
+            self.run += 1
+            self.ops.append((-self.run, every(ins), []))  # a GEMM/attention call: run < 0
+            self.run += 1
+        elif any(_is_token(t) for t in ins + outs):
+            self.ops.append((self.run, wide(ins), wide(outs)))
+        return out
+
+    def fused_bytes(self, block_output: torch.Tensor) -> int:
+        producer = {ptr: run for run, _, outs in self.ops for ptr, _ in outs}
+        size = {ptr: n for _, ins, outs in self.ops for ptr, n in ins + outs}
+        readers: dict[int, set[int]] = {}
+        for run, ins, _ in self.ops:
+            for ptr, _ in ins:
+                readers.setdefault(ptr, set()).add(run)
+        readers.setdefault(block_output.untyped_storage().data_ptr(), set()).add(-(10**9))
+        total = 0
+        for ptr, n in size.items():
+            made = producer.get(ptr)  # None: the caller's input
+            runs = readers.get(ptr, set())
+            fused_reads = {r for r in runs if r >= 0 and r != made}
+            total += n * len(fused_reads)  # each fused kernel that needs it reads it once
+            if made is not None and made >= 0 and runs - {made}:
+                total += n  # written once by its fused kernel, for someone else
+        return total
+
+
+def test_fused_kernels_move_the_counted_bytes():
+    """stack.elementwise=fused: the traced DiT block (autocast: fp32 stream, bf16 GEMM inputs)
+    with every op-run between GEMM/attention calls fused moves exactly dit_fused_bytes per
+    token, and eager minus fused is the intermediates fusion keeps on chip: LayerNorm output,
+    the two modulate outputs and the gate output, each written and read once (3·2·4 + 2·2 bytes
+    per element per sublayer here)."""
+    torch.manual_seed(0)
+    block = DiTBlock(D, HEADS)
+    x, c = torch.randn(B, N, D), torch.randn(B, D)
+    region = _AttentionRegion()
+    counter = _FusionCounter(region)
+    with torch.autocast("cpu", dtype=torch.bfloat16), region, counter:
+        y = block(x, c)
+    measured = counter.fused_bytes(y) / (B * N)
+    gelu = 2 * FFN * E  # the FC1 -> FC2 run: r+w of the activation
+    model = dit_fused_bytes(modulated=2, cross=0, s=F32, e=E) * D + gelu
+    print(f"\nfused bytes per token: measured {measured:.0f}, model {model}")
+    assert measured == model
+    eager = dit_eager_bytes(modulated=2, cross=0, s=F32, e=E) * D + gelu
+    assert sum(_per_token(measure()).values()) == eager  # the eager count is the measured one
+    intermediates = 2 * (3 * 2 * F32 + 2 * E) * D  # LN, mul, add outputs (fp32), gate (bf16)
+    stream_reread = F32 * D  # eager re-reads the stream it wrote between the two sublayers
+    assert eager - model == intermediates + stream_reread
+
+
+def test_fused_stack_prices_fewer_bytes_on_a_16_bit_stream():
+    """The cost model's fused stack keeps the stream 16-bit (Megatron-Core / FSDP2 bf16)."""
+    spec, shape = _model()
+    eager, fused = sum(_bytes(spec, shape)), sum(_bytes(spec, shape, fused=True))
+    assert fused == dit_fused_bytes(modulated=2, cross=0, s=E, e=E) * D + 2 * FFN * E
+    assert fused < eager

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from parplan.cost.attention import ACCUMULATOR_BYTES, Split, attention_time, ring_merge_bytes
+from parplan.cost.attention import (
+    ACCUMULATOR_BYTES,
+    Split,
+    attention_time,
+    fused_step_bytes,
+    ring_merge_bytes,
+)
 from parplan.cost.block import block_compute, block_shape, resolve
 from parplan.cost.device import Device, Efficiency
 from parplan.cost.strategies.base import BlockShape
@@ -60,16 +66,19 @@ def test_merge_bytes_equal_the_operands_of_the_update() -> None:
 
 
 def test_ring_adds_the_merges_to_the_attention_time() -> None:
-    """On a device with no FLOP limit and no launch cost the only difference between a ring of 4
-    and the same split without ring steps is the merge traffic over HBM."""
+    """On a device with no FLOP limit and no launch cost a ring of 4 differs from the same split
+    without ring steps by the merge traffic over HBM and by each step's kernel re-reading its
+    queries (and writing its output) once per step."""
     eff = Efficiency(gemm_max=1.0, attention_max=1.0, hbm=1.0, conv_max=1.0, kernel_overhead_s=0.0)
     device = Device(peak_flop_per_s=1e30, hbm_bytes_per_s=1e12, eff=eff)
     ringed = Split(micro_batch=1, gpus=4, ring=4, element_bytes=2)
     plain = ringed.model_copy(update={"ring": 1})
     r, p = attention_time(SHAPE, ringed, device, StackSpec()), attention_time(SHAPE, plain, device, StackSpec())
     fwd, bwd = ring_merge_bytes(SHAPE, ringed)
-    assert r.fwd_s - p.fwd_s == pytest.approx(fwd / 1e12)
-    assert r.bwd_s - p.bwd_s == pytest.approx(bwd / 1e12)
+    steps = {d: 4 * fused_step_bytes(SHAPE, ringed, direction=d) - fused_step_bytes(SHAPE, plain, direction=d)
+             for d in ("fwd", "bwd")}  # fmt: skip
+    assert r.fwd_s - p.fwd_s == pytest.approx((fwd + steps["fwd"]) / 1e12)
+    assert r.bwd_s - p.bwd_s == pytest.approx((bwd + steps["bwd"]) / 1e12)
 
 
 @pytest.mark.parametrize(("element_bytes", "ratio"), [(2, 2.0), (4, 1.0)])

@@ -1,7 +1,9 @@
 """`parplan validate` on the published cases (../shared/validation/public_cases.yaml).
 
-The step-time MAPE target of issue 5 is 10%; the model does not reach it yet (docs/validation.md
-says where and why). This test guards against regressions: the current error must not grow.
+Issue 14 asks for MAPE <= 7% and every DiT case within 15%; the model is at 7.9% and misses six
+DiT cases (docs/validation.md says where and why). These tests guard against regressions: the
+current error must not grow. The held-out set (validation/holdout_cases.yaml) is checked the
+same way; nothing is fitted on it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from parplan.validate.cases import measured_step_time_s, validate
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 pytestmark = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")
 
-MAPE_GUARD = 0.10  # with each case's own stack: measured 0.089; lower it as the model improves
+MAPE_GUARD = 0.082  # with each case's own stack: measured 0.0789; lower it as the model improves
+HOLDOUT = Path(__file__).resolve().parents[1] / "validation" / "holdout_cases.yaml"
+HOLDOUT_MAPE_GUARD = 0.12  # measured 0.115 (target about 0.15)
 
 
 def test_every_case_runs_and_summary_is_honest() -> None:
@@ -80,3 +84,23 @@ def test_a_case_parplan_cannot_load_is_skipped_not_fatal(tmp_path) -> None:
     assert by_id[good["id"]].rel_error is not None
     assert "llama-9-900b" in by_id["unknown_preset"].skipped
     assert (report.summary.n, report.summary.skipped) == (1, 1)
+
+
+def test_holdout_set_generalizes() -> None:
+    """The held-out published runs (never fitted on): MAPE at most HOLDOUT_MAPE_GUARD; the two
+    405B torchtitan runs (ZeRO-2 with pp 8) are skipped with the reason until that is costed."""
+    report = validate(HOLDOUT)
+    assert report.summary.n + report.summary.skipped == 20
+    assert report.summary.mape <= HOLDOUT_MAPE_GUARD
+    skipped = [c for c in report.cases if c.skipped]
+    assert all("pp=" in c.skipped for c in skipped)
+
+
+def test_eager_vs_compiled_torchtitan_ratio() -> None:
+    """torchtitan docs/performance.md Table 1 (8 x H100, Llama 3.1 8B): eager 5,762 vs
+    torch.compile 6,667 tokens/s/GPU, i.e. eager steps take 1.157x as long. Only the stack's
+    `elementwise` differs between the two cases; the model's ratio must match within 5%."""
+    report = {c.id: c for c in validate(HOLDOUT).cases}
+    eager = report["torchtitan_llama31_8b_fsdp8_sac_eager_8xh100"].predicted_step_time_s
+    fused = report["torchtitan_llama31_8b_fsdp8_sac_compile_8xh100"].predicted_step_time_s
+    assert eager / fused == pytest.approx(6667 / 5762, rel=0.05)

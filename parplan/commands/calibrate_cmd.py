@@ -28,8 +28,7 @@ def _summary(result: dict) -> Table:
     table.add_row("efficiency.gemm_max", f"{c['gemm_max']:.3f}",
                   f"Linear fwd+bwd {m['linear_fwd_bwd'] / 1e9:.1f} GFLOP/s")  # fmt: skip
     table.add_row("efficiency.attention_max", f"{c['attention_max']:.3f}",
-                  f"SDPA fwd+bwd {m['attention_fwd_bwd'] / 1e9:.1f} GFLOP/s, length factor "
-                  f"{c['attention_length_factor']:.3f}")  # fmt: skip
+                  f"SDPA fwd+bwd {m['attention_fwd_bwd'] / 1e9:.1f} GFLOP/s")  # fmt: skip
     table.add_row("gpu.hbm_gbyte_per_s", f"{c['hbm_bytes_per_s'] / 1e9:.2f}", "copy, read+write")
     overhead = m["op_overhead"]
     table.add_row("efficiency.kernel_overhead_us", f"{c['kernel_overhead_s'] * 1e6:.2f}",

@@ -1,8 +1,10 @@
 """Seconds of one attention call on one GPU for one micro-batch: fused (flash) or unfused.
 
-Flash (FlashAttention-2, PyTorch SDPA): one kernel; the s x s scores live in SRAM only. Timed at
-`attention_max` with the head-dim padding and short-sequence factor of compute.py; backward is
-FLASH_BWD_OVER_FWD times forward.
+Fused (flash2: FlashAttention-2 / PyTorch SDPA's flash backend; flash3: FlashAttention-3;
+cudnn: cuDNN fused attention, Transformer Engine's choice on Hopper): one kernel forward, one
+main kernel backward; the s x s scores live in SRAM only. Timed from the published kernel table
+(kernels/attention_table.py: throughput by architecture, kernel, direction, padded head dim,
+length and causal), never below the HBM traffic of its operands.
 
 Unfused (Megatron-LM `CoreAttention` before FlashAttention, megatron/model/transformer.py 2021-22:
 baddbmm -> FusedScaleMaskSoftmax -> dropout -> bmm; PyTorch's math SDPA without the dropout):
@@ -20,13 +22,20 @@ softmax output, as²b dropout mask, 2as²b dropout output.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict
 
-from parplan.cost.device import Device, attention_length_factor
+from parplan.cost.device import Device
+from parplan.cost.kernels.attention_table import BWD_OVER_FWD, DIRECTION_FLOPS, attention_fraction
 from parplan.model.flops import AttentionShape
 from parplan.specs import StackSpec
 
-FLASH_BWD_OVER_FWD = 2.5  # FlashAttention-2 backward: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
+FLASH_BWD_OVER_FWD = BWD_OVER_FWD  # backward FLOPs: 5 matmuls vs 2 forward (Dao 2023 §3.1.2)
+LSE_BYTES = 4  # fp32 log-sum-exp per query row, written forward, read backward
+# backward launches: dot(dO, O) pre-pass, the main kernel, dQ's fp32 -> 16-bit conversion
+# (Dao-AILab/flash-attention csrc/flash_attn/src/flash_bwd_launch_template.h)
+FUSED_BWD_KERNELS = 3
 MASK_BYTES = 1  # torch.bool dropout mask
 ACCUMULATOR_BYTES = 4  # ring attention accumulates out, dq, dk, dv in fp32
 
@@ -52,7 +61,7 @@ class Split(BaseModel):
 def attention_time(a: AttentionShape, split: Split, device: Device, stack: StackSpec) -> AttentionTime:
     if stack.attention == "unfused":
         return _unfused(a, split, device, dropout=stack.attention_dropout)
-    return _flash(a, split, device)
+    return _fused(a, split, device, kernel=stack.attention)
 
 
 def score_elements(a: AttentionShape, split: Split) -> float:
@@ -66,22 +75,47 @@ def score_bytes_per_element(*, element_bytes: int, dropout: bool) -> int:
     return 2 * element_bytes + MASK_BYTES if dropout else element_bytes
 
 
-def _flash(a: AttentionShape, split: Split, device: Device) -> AttentionTime:
-    b, e = split.micro_batch, split.element_bytes
-    flops = a.flops * b / split.gpus * _padded_head_dim(a.head_dim) / a.head_dim
-    fwd = device.attention_s(
-        flops=flops / attention_length_factor(max(a.kv_len / split.ring, 1.0)),
-        bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split.gpus,
-        kernels=split.ring,
-    )
+def _fused(a: AttentionShape, split: Split, device: Device, *, kernel: str) -> AttentionTime:
+    """One fused kernel per ring step on this GPU's (batch x head) problems, forward and backward;
+    ring attention adds its fp32 merges (ring_merge_bytes)."""
+    fwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="fwd")
+    bwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="bwd")
     if split.ring == 1:
-        return AttentionTime(fwd_s=fwd, bwd_s=FLASH_BWD_OVER_FWD * fwd)
+        return AttentionTime(fwd_s=fwd, bwd_s=bwd)
     fwd_merge, bwd_merge = ring_merge_bytes(a, split)
     kernels = split.ring + 1
     return AttentionTime(
         fwd_s=fwd + device.memory_bound_s(bytes_moved=fwd_merge, kernels=kernels),
-        bwd_s=FLASH_BWD_OVER_FWD * fwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
+        bwd_s=bwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
     )
+
+
+def _fused_step(a: AttentionShape, split: Split, device: Device, *, kernel: str, direction: str) -> float:
+    """Seconds of one fused kernel over the (batch x head) problems this GPU holds, with a ring
+    step's q_len / ring queries and kv_len / ring keys. HBM floor: forward reads Q, K, V and
+    writes O and the LSE; backward reads Q, K, V, O, dO and the LSE, writes dQ, dK, dV."""
+    problems = split.micro_batch * a.sequences * a.heads * split.ring / split.gpus
+    q, kv = math.ceil(a.q_len / split.ring), math.ceil(a.kv_len / split.ring)
+    if device.attention_table:
+        fraction, head_dim = attention_fraction(arch=device.arch, kernel=kernel, direction=direction,
+                                                causal=a.causal, head_dim=a.head_dim, q_len=q, kv_len=kv)  # fmt: skip
+    else:
+        fraction, head_dim = device.eff.attention_max, a.head_dim
+    flops = problems * DIRECTION_FLOPS[direction] * 4.0 * q * kv * head_dim / (2 if a.causal else 1)
+    kernels = 1 if direction == "fwd" else FUSED_BWD_KERNELS
+    bytes_moved = fused_step_bytes(a, split, direction=direction)
+    return device.attention_s(flops=flops, fraction=fraction, bytes_moved=bytes_moved, kernels=kernels)
+
+
+def fused_step_bytes(a: AttentionShape, split: Split, *, direction: str) -> float:
+    """HBM floor of one fused kernel (one ring step) on one GPU: per (batch x head) problem,
+    (Q, O) or (Q, O, dO, dQ) rows of the queries, K, V (and dK, dV) rows of the keys at the
+    K/V heads' share, and the fp32 log-sum-exp per query."""
+    problems = split.micro_batch * a.sequences * a.heads * split.ring / split.gpus
+    q, kv = math.ceil(a.q_len / split.ring), math.ceil(a.kv_len / split.ring)
+    passes = 2 if direction == "fwd" else 4
+    rows = q + kv * a.kv_heads / a.heads
+    return problems * (passes * rows * a.head_dim * split.element_bytes + LSE_BYTES * q)
 
 
 def ring_merge_bytes(a: AttentionShape, split: Split) -> tuple[float, float]:
@@ -96,15 +130,6 @@ def ring_merge_bytes(a: AttentionShape, split: Split) -> tuple[float, float]:
     q_elems, kv_elems = per_gpu * a.q_len * a.heads, per_gpu * a.kv_len * a.kv_heads
     per_element = 2 * (e + ACCUMULATOR_BYTES) + (split.ring - 1) * (2 * ACCUMULATOR_BYTES + e)
     return q_elems * per_element, (q_elems + 2 * kv_elems) * per_element
-
-
-def _padded_head_dim(head_dim: int) -> int:
-    """FlashAttention-2 pads the head dim to a multiple of 32 (Dao-AILab/flash-attention
-    csrc/flash_attn/flash_api.cpp: head_size_rounded = round_multiple(head_size, 32) up to 192):
-    DiT-XL's 72 runs as 96 and wastes a quarter of the tensor-core work."""
-    if head_dim > 192:
-        return 256
-    return -(-head_dim // 32) * 32
 
 
 def _unfused(a: AttentionShape, split: Split, device: Device, *, dropout: bool) -> AttentionTime:

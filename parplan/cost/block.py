@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict
 from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.attention import Split, attention_time
 from parplan.cost.device import Device
+from parplan.cost.kernels.elementwise import (
+    ELEMENTWISE_BWD_OVER_FWD,
+    KERNELS_PER_SUBLAYER,
+    elementwise_bytes_per_token,
+)
+from parplan.cost.kernels.gemm import training_utilization
 from parplan.cost.layout import Layout, check_strategy, make_layout
 from parplan.cost.strategies.base import BlockShape
 from parplan.cost.strategies.dp import zero3_microbatch_calls
@@ -27,12 +33,6 @@ from parplan.model.geometry import TokenGeometry, token_geometry
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
-# backward of the memory-bound ops: each reads the incoming gradient and its saved input(s) and
-# writes a gradient, plus the broadcast operands' reductions; tests/test_elementwise_traffic.py
-# measures 1.89x the forward bytes on a DiT block under autocast
-ELEMENTWISE_BWD_OVER_FWD = 2.0
-KERNELS_PER_SUBLAYER = 6  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
-AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast
 
 
 class Inputs(BaseModel):
@@ -131,6 +131,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         flops=gemm_flops,
         bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
         kernels=shape.sublayers * 2,
+        utilization=_gemm_utilization(inp, shape, device),
     )
     per_gpu = Split(micro_batch=b, gpus=split, ring=s.ring_degree, element_bytes=e)
     # cross-attention keys (text) are whole on every rank: one kernel, no ring steps
@@ -140,11 +141,15 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         for a in block.attention
     }
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
-    stream, act = _elementwise_bytes_per_token(inp.model, shape, s.stack.attention)
+    stream, act = elementwise_bytes_per_token(
+        inp.model, element_bytes=e, self_attentions=shape.self_attentions,
+        cross_attention=shape.cross_attention, attention=s.stack.attention,
+        fused=s.stack.elementwise == "fused",
+    )  # fmt: skip
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
     elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
     elementwise_s = device.memory_bound_s(
-        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER * shape.sublayers
+        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER[s.stack.elementwise] * shape.sublayers
     )
     return ComputeParts(
         gemm_s=gemm_s,
@@ -155,41 +160,6 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         qkv_gemm_s=gemm_s * _qkv_share(inp.model, shape.self_attentions),
         column_gemm_share=_column_share(inp.model, shape.self_attentions),
     )
-
-
-def _elementwise_bytes_per_token(
-    model: ModelSpec, shape: BlockShape, attention: str = "flash2"
-) -> tuple[float, float]:
-    """Memory-bound traffic of one block per token, forward, in bytes: (whole on every TP rank
-    without Megatron-SP: residual stream, norms, casts; split by TP: head-split copies and the
-    FFN activation). The FFN activation (GELU r+w of the FFN width, SwiGLU r 2f + w f) runs on
-    the 16-bit FC1 output.
-
-    GPT blocks follow Megatron's fused kernels: LayerNorm (r+w d) and fused bias-dropout-add
-    (r 2d + w d): 5d per sublayer at the activation precision.
-
-    DiT blocks run as eager PyTorch under torch.autocast (DiT, Latte, Open-Sora, fast-DiT
-    code). Autocast runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast
-    op reference: layer_norm is an fp32 op; mul/add follow type promotion), so per modulated
-    sublayer: LayerNorm r+w d and modulate x·(1+s)+b (mul, add: 4d) at 4 bytes; a cast of the
-    GEMM input to 16 bit (r 4 + w e); the gate multiplies the 16-bit GEMM output by the 16-bit
-    gate (r+w d at e); the residual add reads the fp32 stream and the 16-bit branch and writes
-    fp32 ((4 + e + 4)·d). A cross-attention sublayer casts its input and adds its residual.
-    Fused attention returns its output tokens-major, so `x.transpose(1, 2).reshape` is a view;
-    an unfused (math) attention output is heads-major and that reshape copies it (r+w d at e).
-    tests/test_elementwise_traffic.py counts these bytes op by op on a DiT block."""
-    e, d = shape.element_bytes, model.hidden
-    act = (3 if model.mlp == "swiglu" else 2) * model.ffn * e
-    attentions = shape.self_attentions + int(shape.cross_attention)
-    copies = 2 * d * e * attentions if attention == "unfused" else 0
-    if model.family == "gpt":  # unfused CoreAttention: context.permute(2, 0, 1, 3).contiguous()
-        return 5 * d * 2 * e, copies + act
-    s = max(e, AUTOCAST_STREAM_BYTES)  # residual-stream bytes per element
-    cast = s + e if e < s else 0  # one 16-bit copy of a GEMM input taken from the stream
-    residual = (2 * s + e) * d
-    modulated = (2 * d * s + 4 * d * s + cast * d + 2 * d * e + residual) * (shape.self_attentions + 1)
-    cross = (cast * d + residual) * int(shape.cross_attention)
-    return modulated + cross, copies + act
 
 
 class _GemmWidths(BaseModel):
@@ -212,6 +182,30 @@ def _gemm_widths(model: ModelSpec, self_attentions: int) -> _GemmWidths:
     column = self_attentions * qkv + fc_in + cross
     row = self_attentions * h * h + h * model.ffn + cross
     return _GemmWidths(qkv=qkv, column=column, total=column + row)
+
+
+def _gemm_layers(model: ModelSpec, self_attentions: int) -> list[tuple[int, int, bool]]:
+    """(in, out, column-parallel) of the block's token GEMMs, as in _gemm_widths."""
+    h, kv = model.hidden, model.n_kv_heads * model.d_head
+    fc_in = (2 if model.mlp == "swiglu" else 1) * model.ffn
+    layers = [(h, h + 2 * kv, True), (h, h, False)] * self_attentions
+    layers += [(h, fc_in, True), (model.ffn, h, False)]
+    if model.cross_attention:
+        layers += [(h, h, True), (h, h, False)]
+    return layers
+
+
+def _gemm_utilization(inp: Inputs, shape: BlockShape, device: Device) -> float:
+    """FLOP-weighted tile/wave utilization (kernels/gemm.py) of the block's GEMMs on one GPU:
+    M = tokens per GPU, N (column-parallel) or K (row-parallel) split by TP."""
+    s = inp.strategy
+    rows = s.micro_batch * shape.rows // s.sp
+    flops = time = 0.0
+    for d_in, d_out, column in _gemm_layers(inp.model, shape.self_attentions):
+        n, k = (d_out // s.tp, d_in) if column else (d_out, d_in // s.tp)
+        flops += n * k
+        time += n * k / training_utilization(m=rows, n=n, k=k, sms=device.sms)
+    return flops / time
 
 
 def _qkv_share(model: ModelSpec, self_attentions: int) -> float:

@@ -1,15 +1,18 @@
-"""Achieved compute throughput: a roofline with a few named, physical efficiency constants.
+"""Achieved compute throughput: a roofline whose compute side comes from published kernels.
 
 Every kernel is timed as max(FLOPs / (peak × achievable fraction), bytes / (HBM × achievable
-fraction)) plus a fixed launch overhead. The constants are per GPU architecture, taken from
-public microbenchmarks (cited below), never fitted per validation case. A cluster spec's
-`efficiency:` block (written by `parplan calibrate`) overrides them.
+fraction)) plus a fixed launch overhead. The achievable fractions are per GPU architecture:
+GEMMs at the Maximum Achievable Matmul FLOPS less their shape's tile and wave quantization
+(kernels/gemm.py), fused attention from the published kernel table (kernels/attention_table.py),
+both times one fitted sustained fraction (below). A cluster spec's `efficiency:` block (written
+by `parplan calibrate`) overrides them.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.kernels.attention_table import has_rows
 from parplan.specs import ATTENTION_PRECISION, ClusterSpec
 
 
@@ -18,8 +21,9 @@ class Efficiency(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gemm_max: float  # best-shape dense GEMM / peak (MAMF)
-    attention_max: float  # fused (flash) attention fwd+bwd / peak
+    gemm_max: float  # best-shape dense GEMM / peak (MAMF), times the sustained fraction
+    attention_scale: float = 1.0  # multiplies the attention table's published rates (sustained fraction)
+    attention_max: float | None  # flat fused-attention fraction: GPUs without table rows, calibrated specs
     hbm: float  # achievable / datasheet HBM bandwidth
     conv_max: float  # VAE encoder convolutions / peak
     kernel_overhead_s: float  # launch + tail per kernel
@@ -27,13 +31,11 @@ class Efficiency(BaseModel):
 
 # Maximum Achievable Matmul FLOPS, bf16 (stas00/ml-engineering compute/accelerator/README.md,
 # "Maximum Achievable Matmul FLOPS comparison table"): A100 SXM 267.9/312 = 85.9%,
-# H100 SXM 792.1/989 = 80.1%.
-# Attention: FlashAttention-2, the kernel of the DiT code bases parplan targets (directly or via
-# PyTorch SDPA). Dao 2023 (arXiv 2307.08691) Fig. 4: A100 fwd+bwd 187-203 TFLOP/s at head dim 128
-# and long sequences = 0.62 of 312; on H100 FA2 reaches ~330 TFLOP/s fwd+bwd (Shah et al. 2024,
-# arXiv 2407.08608, Fig. 5) = 0.33 of 989. FA3/cuDNN reach 500-650: set `efficiency:
-# attention_max: 0.55` in a cluster spec for stacks that use them. Short sequences run less
-# efficiently: see ATTENTION_HALF_SEQ.
+# H100 SXM 792.1/989 = 80.1%. It is the best shape; parplan/cost/kernels/gemm.py takes each
+# GEMM's tile and wave quantization off it.
+# Attention: the published kernel table, parplan/cost/kernels/attention.yaml (FlashAttention-2,
+# FlashAttention-3, cuDNN; A100, H100, GB200), read by attention_table.py. GPUs whose
+# architecture has no rows (the CPU of smoke runs) use a flat `attention_max`.
 # HBM: STREAM-like copies reach ~90% of the datasheet (H100 3.0/3.35 TB/s; A100 1.8/2.04 TB/s).
 # VAE encoders (conv_max): calibrated once from fast-DiT's README (chuanyangjin/fast-DiT, A100,
 # amp rows): online SD-VAE encoding of 128 images at 256 px costs 1.786 - 1.190 = 0.596 s,
@@ -45,36 +47,34 @@ class Efficiency(BaseModel):
 # Kernel overhead: ~4 µs per eager launch incl. tail (PyTorch eager, measured widely; CUDA graphs
 # get ~1.3 µs).
 #
-# Sustained fraction (fitted, like conv_max; applied to the MAMF and FlashAttention figures
-# above): those are the best shape of one kernel timed alone; a training
-# step runs every shape of the model (wave and tile quantization, small-K projections, wgrad
-# layouts), at power-limited clocks (NVIDIA rates A100 HPL at its sustained 1305 MHz, not the
-# 1410 MHz boost of the datasheet peak: 0.93 alone), beside NCCL kernels. No source gives the
-# product, so it is measured: fitted once, on the nine Korthikanti et al. 2022 runs (A100, with
-# the unfused attention their paper states), as the value that zeroes their mean signed error
-# (0.824), and checked out of sample on the Megatron-Core H100, Narayanan 2021, fast-DiT and
-# Open-Sora runs (docs/validation.md). Calibrated `efficiency:` overrides are measured
-# throughputs already and are not scaled.
-SUSTAINED_FRACTION = 0.82
+# Sustained fraction (fitted, like conv_max; applied to the MAMF and the attention table): those
+# are one kernel timed alone at the best shape; a training step runs at power-limited clocks
+# (NVIDIA rates A100 HPL at its sustained 1305 MHz, not the 1410 MHz boost of the datasheet
+# peak: 0.93 alone), beside NCCL kernels that take SMs and HBM, with gaps between kernels. No
+# source gives the product, so it is measured: fitted once, on the nine Korthikanti et al. 2022
+# runs (A100, with the unfused attention their paper states), as the value that zeroes their
+# mean signed error, and checked out of sample on the Megatron-Core H100, Narayanan 2021,
+# fast-DiT and Open-Sora runs and on the held-out set (docs/validation.md). Calibrated
+# `efficiency:` overrides are measured throughputs already and are not scaled.
+SUSTAINED_FRACTION = {"ampere": 0.846, "hopper": 0.727, "blackwell": 0.727}
+MAMF_FRACTION = {"ampere": 0.859, "hopper": 0.801, "blackwell": 0.80}
 
 
-def _datasheet_arch(*, gemm_max: float, attention_max: float) -> Efficiency:
+def arch_efficiency(arch: str) -> Efficiency:
+    """The datasheet-based efficiencies of one architecture (no calibration applied)."""
+    if arch == "cpu":  # CPU processes (cpu-local): calibrate measures gemm_max and attention_max
+        return Efficiency(gemm_max=0.5, attention_scale=1.0, attention_max=0.3, hbm=0.6,
+                          conv_max=0.3, kernel_overhead_s=2e-5)  # fmt: skip
+    sustained = SUSTAINED_FRACTION[arch]
     return Efficiency(
-        gemm_max=gemm_max * SUSTAINED_FRACTION,
-        attention_max=attention_max * SUSTAINED_FRACTION,
+        gemm_max=MAMF_FRACTION[arch] * sustained,
+        attention_scale=sustained,
+        attention_max=None,
         hbm=0.90,
         conv_max=0.19,
         kernel_overhead_s=4e-6,
     )
 
-
-_ARCH_EFFICIENCY: dict[str, Efficiency] = {
-    "hopper": _datasheet_arch(gemm_max=0.801, attention_max=0.33),
-    "ampere": _datasheet_arch(gemm_max=0.859, attention_max=0.62),
-    "blackwell": _datasheet_arch(gemm_max=0.80, attention_max=0.50),
-    # CPU processes (cpu-local): calibrate measures gemm_max; attention runs through SDPA GEMMs.
-    "cpu": Efficiency(gemm_max=0.5, attention_max=0.3, hbm=0.6, conv_max=0.3, kernel_overhead_s=2e-5),
-}
 
 _ARCH_BY_NAME = (
     ("H100", "hopper"),
@@ -92,20 +92,28 @@ _ARCH_BY_NAME = (
     ("CPU", "cpu"),
 )
 
-
-# FlashAttention-2 throughput grows with the sequence length: Dao 2023 Fig. 4 (A100, head dim
-# 64, fwd+bwd) gives ~110 TFLOP/s at 512 tokens and ~185 at 16k, which s/(s + s0) reproduces
-# with s0 = 350 tokens (tiles of 128 rows leave the SMs underfed on short sequences).
-ATTENTION_HALF_SEQ = 350
-
-
-def attention_length_factor(kv_len: float) -> float:
-    """Relative FlashAttention throughput at `kv_len` keys (1.0 for very long sequences)."""
-    return kv_len / (kv_len + ATTENTION_HALF_SEQ)
+# Streaming multiprocessors (the GEMM wave size): NVIDIA A100 whitepaper (108 of 128 enabled),
+# H100 whitepaper (SXM5 132, PCIe 114), H20 78 (NVIDIA H20 product brief), B200 148 (Blackwell
+# whitepaper: 2 dies x 74), L40/L40S 142, A10 72. H800/H200/GH200 are the H100 SXM5 die.
+_SMS_BY_NAME = (
+    ("H100-PCIE", 114),
+    ("H100", 132),
+    ("H800", 132),
+    ("H200", 132),
+    ("GH200", 132),
+    ("H20", 78),
+    ("A100", 108),
+    ("A800", 108),
+    ("A10", 72),
+    ("L40", 142),
+    ("B200", 148),
+    ("B100", 148),
+)
 
 
 def gpu_architecture(gpu_name: str) -> str:
-    """Architecture family from the GPU's marketing name (e.g. 'H800-SXM5-80GB' -> hopper)."""
+    """Architecture family from the GPU's marketing name (e.g. 'H800-SXM5-80GB' -> hopper);
+    unknown names are taken as Hopper."""
     upper = gpu_name.upper()
     for marker, arch in _ARCH_BY_NAME:
         if marker in upper:
@@ -113,9 +121,16 @@ def gpu_architecture(gpu_name: str) -> str:
     return "hopper"
 
 
+def gpu_sms(gpu_name: str) -> int | None:
+    """SM count of a known GPU (None: unknown, or a CPU: no wave quantization)."""
+    upper = gpu_name.upper()
+    return next((sms for marker, sms in _SMS_BY_NAME if marker in upper), None)
+
+
 def efficiency_for(cluster: ClusterSpec) -> Efficiency:
-    """Architecture defaults, overridden field by field by the cluster's `efficiency:` block."""
-    base = _ARCH_EFFICIENCY[gpu_architecture(cluster.gpu.name)]
+    """Architecture defaults, overridden field by field by the cluster's `efficiency:` block
+    (a calibrated `attention_max` replaces the attention table by that flat fraction)."""
+    base = arch_efficiency(gpu_architecture(cluster.gpu.name))
     if cluster.efficiency is None:
         return base
     e = cluster.efficiency
@@ -137,6 +152,8 @@ class Device(BaseModel):
     hbm_bytes_per_s: float
     eff: Efficiency
     attention_peak_flop_per_s: float | None = None  # None: the GEMMs' peak
+    arch: str = "hopper"  # which rows of the attention table apply
+    sms: int | None = None  # streaming multiprocessors (GEMM waves); None: no wave quantization
 
     @classmethod
     def of(cls, cluster: ClusterSpec, precision: str) -> Device:
@@ -147,6 +164,8 @@ class Device(BaseModel):
             hbm_bytes_per_s=cluster.gpu.hbm_bytes_per_s,
             eff=efficiency_for(cluster),
             attention_peak_flop_per_s=cluster.gpu.peak_flop_per_s(attention),
+            arch=gpu_architecture(cluster.gpu.name),
+            sms=gpu_sms(cluster.gpu.name),
         )
 
     def for_attention(self) -> Device:
@@ -156,16 +175,23 @@ class Device(BaseModel):
             return self
         return self.model_copy(update={"peak_flop_per_s": peak})
 
-    def gemm_s(self, *, flops: float, bytes_moved: float, kernels: int) -> float:
-        """Roofline GEMM time (Williams et al. 2009, CACM 52(4)) plus launch overhead."""
-        compute_s = flops / (self.peak_flop_per_s * self.eff.gemm_max)
+    @property
+    def attention_table(self) -> bool:
+        """Fused attention from the published table (else the flat `attention_max`)."""
+        return self.eff.attention_max is None and has_rows(self.arch)
+
+    def gemm_s(self, *, flops: float, bytes_moved: float, kernels: int, utilization: float = 1.0) -> float:
+        """Roofline GEMM time (Williams et al. 2009, CACM 52(4)) plus launch overhead;
+        `utilization`: the shapes' tile and wave quantization (kernels/gemm.py)."""
+        compute_s = flops / (self.peak_flop_per_s * self.eff.gemm_max * utilization)
         memory_s = bytes_moved / (self.hbm_bytes_per_s * self.eff.hbm)
         return max(compute_s, memory_s) + kernels * self.eff.kernel_overhead_s
 
-    def attention_s(self, *, flops: float, bytes_moved: float, kernels: int) -> float:
-        """Fused attention: compute at `attention_max`, or HBM-bound for short sequences."""
+    def attention_s(self, *, flops: float, fraction: float, bytes_moved: float, kernels: int) -> float:
+        """Fused attention: `flops` at `fraction` of the attention peak (the table's, scaled by
+        the sustained fraction), or its HBM floor, plus launches."""
         peak = self.attention_peak_flop_per_s or self.peak_flop_per_s
-        compute_s = flops / (peak * self.eff.attention_max)
+        compute_s = flops / (peak * fraction * self.eff.attention_scale)
         memory_s = bytes_moved / (self.hbm_bytes_per_s * self.eff.hbm)
         return max(compute_s, memory_s) + kernels * self.eff.kernel_overhead_s
 

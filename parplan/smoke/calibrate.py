@@ -14,8 +14,7 @@ DESIGN.md "Calibration constants must be few"; no per-layout term):
 * `efficiency.attention_max`: fused SDPA (`scaled_dot_product_attention`, the CPU flash kernel)
   forward + backward at the smoke shape (one rank's heads over the full sequence), FLOPs counted
   as the cost model counts them (forward 4·q·kv·d_head per head, backward 2.5x the forward),
-  / (peak x `compute.attention_length_factor(kv)`), so that the cost model gives back the
-  measured rate at this length.
+  / peak: the flat fraction the cost model uses where no published attention table applies.
 * `gpu.hbm_gbyte_per_s`: copy bandwidth (read + write) of a 32 MiB tensor per rank, concurrent;
   `efficiency.hbm` = 1.0 (the number is already achieved bandwidth).
 * `efficiency.kernel_overhead_us`: wall time per eager op of a chain of small elementwise ops
@@ -348,21 +347,16 @@ def _r2(measured: np.ndarray, predicted: np.ndarray) -> float:
 
 def fit_compute(m: dict, plan: Plan) -> dict:
     """Peak (best square matmul), and the smoke-shape GEMM / attention fractions of it."""
-    from parplan.cost.device import attention_length_factor
-
-    _, n, _ = attention_shape(plan)
-    length = attention_length_factor(n)
     # The best rate seen (a loaded box can time the square matmuls below the smoke shapes): the
     # fractions are relative to it, so peak x fraction gives back each measured rate exactly.
     squares = [v for k, v in m.items() if k.startswith("matmul_fp32_")]
-    peak = max(*squares, m["linear_fwd_bwd"], m["attention_fwd_bwd"] / length)
+    peak = max(*squares, m["linear_fwd_bwd"], m["attention_fwd_bwd"])
     bf16 = m[f"matmul_bf16_{plan.bf16_shape}"]
     return {
         "peak_flop_per_s": peak,
         "peak_bf16_flop_per_s": bf16,
         "gemm_max": min(m["linear_fwd_bwd"] / peak, 1.0),
-        "attention_max": min(m["attention_fwd_bwd"] / (peak * length), 1.0),
-        "attention_length_factor": length,
+        "attention_max": min(m["attention_fwd_bwd"] / peak, 1.0),
         "hbm_bytes_per_s": m["copy_bytes_per_s"],
         "kernel_overhead_s": m["op_overhead"]["seconds_per_op"],
     }
