@@ -9,6 +9,7 @@ from parplan.commands import (
     clusters_cmd,
     compare_cmd,
     estimate_cmd,
+    kernels_cmd,
     models_cmd,
     plan_cmd,
     predict_cmd,
@@ -26,6 +27,7 @@ MODULES = (
     estimate_cmd,
     smoke_cmd,
     calibrate_cmd,
+    kernels_cmd,
 )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from parplan.cost.device import Device, attention_length_factor
+from parplan.cost.measured import attention_seconds
 from parplan.model.flops import AttentionShape
 from parplan.specs import StackSpec
 
@@ -52,7 +53,7 @@ class Split(BaseModel):
 def attention_time(a: AttentionShape, split: Split, device: Device, stack: StackSpec) -> AttentionTime:
     if stack.attention == "unfused":
         return _unfused(a, split, device, dropout=stack.attention_dropout)
-    return _flash(a, split, device)
+    return _flash(a, split, device, kernel=stack.attention)
 
 
 def score_elements(a: AttentionShape, split: Split) -> float:
@@ -66,7 +67,19 @@ def score_bytes_per_element(*, element_bytes: int, dropout: bool) -> int:
     return 2 * element_bytes + MASK_BYTES if dropout else element_bytes
 
 
-def _flash(a: AttentionShape, split: Split, device: Device) -> AttentionTime:
+def _flash(a: AttentionShape, split: Split, device: Device, *, kernel: str = "flash2") -> AttentionTime:
+    fwd, bwd = _measured_flash(a, split, device, kernel) or _roofline_flash(a, split, device)
+    if split.ring == 1:
+        return AttentionTime(fwd_s=fwd, bwd_s=bwd)
+    fwd_merge, bwd_merge = ring_merge_bytes(a, split)
+    kernels = split.ring + 1
+    return AttentionTime(
+        fwd_s=fwd + device.memory_bound_s(bytes_moved=fwd_merge, kernels=kernels),
+        bwd_s=bwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
+    )
+
+
+def _roofline_flash(a: AttentionShape, split: Split, device: Device) -> tuple[float, float]:
     b, e = split.micro_batch, split.element_bytes
     flops = a.flops * b / split.gpus * _padded_head_dim(a.head_dim) / a.head_dim
     fwd = device.attention_s(
@@ -74,14 +87,19 @@ def _flash(a: AttentionShape, split: Split, device: Device) -> AttentionTime:
         bytes_moved=b * a.sequences * 2 * (a.q_len + a.kv_len) * a.heads * a.head_dim * e / split.gpus,
         kernels=split.ring,
     )
-    if split.ring == 1:
-        return AttentionTime(fwd_s=fwd, bwd_s=FLASH_BWD_OVER_FWD * fwd)
-    fwd_merge, bwd_merge = ring_merge_bytes(a, split)
-    kernels = split.ring + 1
-    return AttentionTime(
-        fwd_s=fwd + device.memory_bound_s(bytes_moved=fwd_merge, kernels=kernels),
-        bwd_s=FLASH_BWD_OVER_FWD * fwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
-    )
+    return fwd, FLASH_BWD_OVER_FWD * fwd
+
+
+def _measured_flash(a: AttentionShape, split: Split, device: Device, kernel: str) -> tuple[float, float] | None:
+    """The cluster's measured table (cost/measured.py) at this call's shape: the ring's K/V
+    blocks are kv_len/ring long; the measured rate already holds head-dim padding."""
+    if device.kernels is None:
+        return None
+    return attention_seconds(
+        device.kernels, kernel=kernel, head_dim=a.head_dim, q_len=a.q_len,
+        kv_len=max(a.kv_len / split.ring, 1.0), causal=a.causal,
+        flops=a.flops * split.micro_batch / split.gpus,
+    )  # fmt: skip
 
 
 def ring_merge_bytes(a: AttentionShape, split: Split) -> tuple[float, float]:

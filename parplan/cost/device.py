@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.measured import KernelTable, kernel_table, mean_gemm_flop_per_s
 from parplan.specs import ATTENTION_PRECISION, ClusterSpec
 
 
@@ -137,16 +138,22 @@ class Device(BaseModel):
     hbm_bytes_per_s: float
     eff: Efficiency
     attention_peak_flop_per_s: float | None = None  # None: the GEMMs' peak
+    # `parplan kernels measure` table of the cluster (cost/measured.py), None: published rates
+    kernels: KernelTable | None = None
+    measured_gemm_flop_per_s: float | None = None  # its GEMMs of this precision, all at once
 
     @classmethod
     def of(cls, cluster: ClusterSpec, precision: str) -> Device:
         """GEMMs on `precision`'s peak; attention on bf16's under fp8 (ATTENTION_PRECISION)."""
         attention = ATTENTION_PRECISION.get(precision, precision)
+        table = kernel_table(cluster)
         return cls(
             peak_flop_per_s=cluster.gpu.peak_flop_per_s(precision),
             hbm_bytes_per_s=cluster.gpu.hbm_bytes_per_s,
             eff=efficiency_for(cluster),
             attention_peak_flop_per_s=cluster.gpu.peak_flop_per_s(attention),
+            kernels=table,
+            measured_gemm_flop_per_s=table and mean_gemm_flop_per_s(table, dtype=precision),
         )
 
     def for_attention(self) -> Device:
@@ -158,7 +165,8 @@ class Device(BaseModel):
 
     def gemm_s(self, *, flops: float, bytes_moved: float, kernels: int) -> float:
         """Roofline GEMM time (Williams et al. 2009, CACM 52(4)) plus launch overhead."""
-        compute_s = flops / (self.peak_flop_per_s * self.eff.gemm_max)
+        rate = self.measured_gemm_flop_per_s or self.peak_flop_per_s * self.eff.gemm_max
+        compute_s = flops / rate
         memory_s = bytes_moved / (self.hbm_bytes_per_s * self.eff.hbm)
         return max(compute_s, memory_s) + kernels * self.eff.kernel_overhead_s
 
