@@ -192,3 +192,14 @@ def test_deepspeed_zero3_step_is_latency_bound_at_1024_gpus():
         steps[impl] = predict(model, work, H100, s)
     assert steps["deepspeed"].bottleneck.collective == "all_gather (zero3.param_gather)"
     assert steps["deepspeed"].step_time_s > 3 * steps["fsdp"].step_time_s
+
+
+def test_deepspeed_small_model_note():
+    """Below stage3_max_live_parameters per rank DeepSpeed's prefetcher coalesces; parplan's
+    per-submodule count is then an upper bound, and the prediction says so."""
+    model, work = load_model("dit-xl-2"), load_workload("imagenet-256")
+    notes = {impl: predict(model, work, H100, _strategy(dp=8, zero=3, global_batch=256,
+                                                        zero_impl=impl)).notes
+             for impl in ("deepspeed", "fsdp")}  # fmt: skip
+    assert any("stage3_max_live_parameters" in n for n in notes["deepspeed"])
+    assert not any("stage3_max_live_parameters" in n for n in notes["fsdp"])

@@ -87,7 +87,13 @@ def plan_command(
             progress=progress,
             stack=stack,
         )
-    if emit_dir is not None and result.plans:
+    if plot is not None and result.curve:
+        plot_curve(result, plot)
+    if as_json:
+        print(json.dumps({**result.to_json(), "stack": stack.model_dump(mode="json")}, indent=2))
+    else:
+        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack)
+    if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
         _emit_or_fail(
             directory=emit_dir,
             strategy=result.plans[0].strategy,
@@ -95,12 +101,6 @@ def plan_command(
             notes=plan_notes(result.plans[0]),
             **specs,
         )
-    if plot is not None and result.curve:
-        plot_curve(result, plot)
-    if as_json:
-        print(json.dumps({**result.to_json(), "stack": stack.model_dump(mode="json")}, indent=2))
-    else:
-        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack)
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
 
