@@ -240,7 +240,8 @@ def test_plan_cli_stack_flags(capsys) -> None:
     assert main(argv) == 0
     stack = json.loads(capsys.readouterr().out)["plans"][0]["strategy"]["stack"]
     assert stack == {"attention": "unfused", "attention_dropout": False, "tp_comm_overlap": True,
-                     "elementwise": "eager", "text_encoder_precision": None}  # fmt: skip
+                     "elementwise": "eager", "text_encoder_precision": None,
+                     "zero_impl": "megatron"}  # fmt: skip
     assert main([*argv[:-3], "--attention", "flashy"]) == 2
     assert "stack flags" in capsys.readouterr().err
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation c
 
 MAPE_GUARD = 0.082  # with each case's own stack: measured 0.0789; lower it as the model improves
 HOLDOUT = Path(__file__).resolve().parents[1] / "validation" / "holdout_cases.yaml"
-HOLDOUT_MAPE_GUARD = 0.12  # measured 0.115 (target about 0.15)
+HOLDOUT_MAPE_GUARD = 0.14  # measured 0.133 on all 20 (target about 0.15)
 
 
 def test_every_case_runs_and_summary_is_honest() -> None:
@@ -87,13 +87,11 @@ def test_a_case_parplan_cannot_load_is_skipped_not_fatal(tmp_path) -> None:
 
 
 def test_holdout_set_generalizes() -> None:
-    """The held-out published runs (never fitted on): MAPE at most HOLDOUT_MAPE_GUARD; the two
-    405B torchtitan runs (ZeRO-2 with pp 8) are skipped with the reason until that is costed."""
+    """The held-out published runs (never fitted on): MAPE at most HOLDOUT_MAPE_GUARD; every
+    case runs, the two 405B torchtitan runs (FSDP ZeRO-2 with pp 8) included."""
     report = validate(HOLDOUT)
-    assert report.summary.n + report.summary.skipped == 20
+    assert (report.summary.n, report.summary.skipped) == (20, 0)
     assert report.summary.mape <= HOLDOUT_MAPE_GUARD
-    skipped = [c for c in report.cases if c.skipped]
-    assert all("pp=" in c.skipped for c in skipped)
 
 
 def test_eager_vs_compiled_torchtitan_ratio() -> None:

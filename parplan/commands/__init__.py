@@ -15,6 +15,7 @@ from parplan.commands import (
     clusters_cmd,
     compare_cmd,
     estimate_cmd,
+    kernels_cmd,
     models_cmd,
     plan_cmd,
     predict_cmd,
@@ -32,6 +33,7 @@ MODULES = (
     estimate_cmd,
     smoke_cmd,
     calibrate_cmd,
+    kernels_cmd,
 )
 
 

@@ -12,7 +12,8 @@ from rich.table import Table
 from parplan.commands.checks import require_positive, writable_file
 from parplan.commands.common import CLUSTER_OPT, JSON_OPT, WORKLOAD_OPT
 from parplan.commands.plots import plot_sp
-from parplan.commands.strategy_flags import strategy_from_flags
+from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
+from parplan.commands.tables import stack_text
 from parplan.compare.sp import SpRow, compare_sp, crossovers
 from parplan.errors import SpecError
 from parplan.specs import load_cluster, load_model, load_workload
@@ -34,6 +35,7 @@ def compare_sp_cmd(
         None, "--plot", help="Write a PNG: step time and exposed comm vs SP degree."
     ),
     as_json: bool = JSON_OPT,
+    stack_flags: dict | None = None,
 ) -> None:
     """Compare Ulysses, ring, FastSeq, USP and DSP at several SP degrees (dp = gpus / sp)."""
     degrees = _int_list(sp_degrees, "--sp-degrees")
@@ -45,7 +47,7 @@ def compare_sp_cmd(
     names = [w.strip() for w in workloads.split(",")] if workloads else [workload]
     work_specs = [load_workload(w).model_copy(update={"name": w}) for w in names]
     base = strategy_from_flags(gpus=None, strategy_file=None, micro_batch=micro_batch, zero=zero,
-                               ckpt=ckpt)  # fmt: skip
+                               ckpt=ckpt, **(stack_flags or {}))  # fmt: skip
     rows = compare_sp(
         model=load_model(model), workloads=work_specs, cluster=load_cluster(cluster),
         sp_degrees=degrees, gpus=n, base=base,
@@ -54,9 +56,12 @@ def compare_sp_cmd(
     if plot:
         plot_sp(rows, plot)
     if as_json:
-        print(json.dumps({"rows": [r.model_dump() for r in rows], "crossovers": notes}, indent=2))
+        stack = base.stack.model_dump(mode="json")
+        print(json.dumps({"rows": [r.model_dump() for r in rows], "crossovers": notes,
+                          "stack": stack}, indent=2))  # fmt: skip
         return
     _print_sp(rows, notes, title=f"{model} on {n} GPUs of {cluster}")
+    Console().print(stack_text(base.stack))
 
 
 def _int_list(text: str, flag: str) -> list[int]:
@@ -100,4 +105,4 @@ def _print_sp(rows: list[SpRow], notes: list[str], title: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("compare-sp")(compare_sp_cmd)
+    app.command("compare-sp")(with_stack_flags(compare_sp_cmd))

@@ -17,12 +17,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from parplan.commands.estimate_flags import ff_inputs, reject_ff_only_flags, signature
 from parplan.commands.estimate_tables import ff_table, inference_table, training_table
 from parplan.commands.plots import plot_gpus_vs_deadline
+from parplan.commands.strategy_flags import STACK_FLAGS, reject_stack_flags, stack_from_flags
 from parplan.errors import SpecError
 from parplan.estimate.formulas import DEFAULT_FPS
 from parplan.estimate.inference import InferenceEstimate, estimate_inference
 from parplan.estimate.seed import factorial_funds
 from parplan.estimate.training import TrainingEstimate, estimate_training
-from parplan.specs import load_cluster, load_model, load_workload
+from parplan.specs import StackSpec, load_cluster, load_model, load_workload
 
 
 def estimate(**flags: Any) -> None:
@@ -30,19 +31,26 @@ def estimate(**flags: Any) -> None:
     estimate through the planner (--model ... --deadline-days), or inference (--inference)."""
     _check_mode(flags)
     if flags["factorial_funds_mode"]:
+        reject_stack_flags(flags, why="to --factorial-funds (FLOPs at a stated utilization)")
         result = factorial_funds(ff_inputs(flags))
         _emit(result.model_dump(), flags["json_out"], lambda: ff_table(result))
         return
     reject_ff_only_flags(flags)
     if flags["inference"]:
+        reject_stack_flags(flags, why="to --inference (FLOPs at a stated utilization)")
         result = _model_inference(flags)
         _emit(result.model_dump(), flags["json_out"], lambda: inference_table(result))
         return
-    training = _model_training(flags)
+    if flags["no_plan"]:
+        reject_stack_flags(flags, why="with --no-plan (FLOPs only; the planner costs the stack)")
+    stack = stack_from_flags(**{name: flags[name] for name in STACK_FLAGS})
+    training = _model_training(flags, stack)
     if flags["plot"] is not None:
         plot_gpus_vs_deadline(training, flags["plot"])
     data = training.model_dump(exclude={"sizing": {"plan", "bottleneck"}})
-    _emit(data, flags["json_out"], lambda: training_table(training))
+    if training.sizing is not None:
+        data["stack"] = stack.model_dump(mode="json")
+    _emit(data, flags["json_out"], lambda: training_table(training, stack=stack))
 
 
 MODES = (
@@ -97,7 +105,7 @@ def _load_specs(flags: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _model_training(flags: dict[str, Any]) -> TrainingEstimate:
+def _model_training(flags: dict[str, Any], stack: StackSpec) -> TrainingEstimate:
     for flag in ("train_samples", "train_tokens", "deadline_days", "cost_per_gpu_hour",
                  "global_batch"):  # fmt: skip
         _require_positive("--" + flag.replace("_", "-"), flags[flag])
@@ -117,6 +125,7 @@ def _model_training(flags: dict[str, Any]) -> TrainingEstimate:
             cost_per_gpu_hour=flags["cost_per_gpu_hour"],
             global_batch=flags["global_batch"],
             with_plan=not flags["no_plan"],
+            stack=stack,
             progress=lambda what, done, total: bar.update(
                 task, description=what, completed=done, total=total
             ),

@@ -11,6 +11,7 @@ from typing import Any, get_args
 import typer
 from pydantic import ValidationError
 
+from parplan.commands.strategy_flags import stack_parameters
 from parplan.errors import SpecError
 from parplan.estimate.seed import FactorialFundsInputs
 
@@ -96,7 +97,7 @@ def _ff_parameters() -> list[inspect.Parameter]:
 
 def signature() -> inspect.Signature:
     template = inspect.signature(_options, eval_str=True).parameters.values()
-    return inspect.Signature([*template, *_ff_parameters()])
+    return inspect.Signature([*template, *stack_parameters(), *_ff_parameters()])
 
 
 def ff_inputs(flags: dict[str, Any]) -> FactorialFundsInputs:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from parplan.commands.tables import quantity_table
+from parplan.commands.tables import quantity_table, stack_text
 from parplan.estimate.inference import InferenceEstimate
 from parplan.estimate.seed import FactorialFundsEstimate
 from parplan.estimate.training import TrainingEstimate
+from parplan.specs import StackSpec
 
 
 def ff_table(e: FactorialFundsEstimate) -> Table:
@@ -123,7 +124,7 @@ def ff_table(e: FactorialFundsEstimate) -> Table:
     return t
 
 
-def training_table(e: TrainingEstimate) -> Table:
+def training_table(e: TrainingEstimate, *, stack: StackSpec) -> Table:
     rows = [
         ("forward FLOPs / sample", f"{e.forward_flops_per_sample:.3g}"),
         ("train FLOPs / sample (3x)", f"{e.train_flops_per_sample:.3g}"),
@@ -137,8 +138,7 @@ def training_table(e: TrainingEstimate) -> Table:
         *_planned_rows(e),
     ]
     t = quantity_table(rows, title=f"Training compute and GPUs for {e.deadline_days:g} days")
-    if e.sizing is None:
-        t.caption = "FLOPs only (--no-plan)"
+    t.caption = "FLOPs only (--no-plan)" if e.sizing is None else f"planned with {stack_text(stack)}"
     return t
 
 

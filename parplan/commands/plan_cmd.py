@@ -22,13 +22,7 @@ from parplan.commands.common import (
 )
 from parplan.commands.plan_tables import plan_notes, print_result
 from parplan.commands.plots import plot_curve
-from parplan.commands.strategy_flags import (
-    ATTENTION_DROPOUT_OPT,
-    ATTENTION_OPT,
-    TEXT_ENCODER_PRECISION_OPT,
-    TP_OVERLAP_OPT,
-    stack_from_flags,
-)
+from parplan.commands.strategy_flags import stack_from_flags, with_stack_flags
 from parplan.errors import SpecError
 from parplan.plan.emit import emit
 from parplan.plan.planner import plan
@@ -55,11 +49,8 @@ def plan_command(
     plot: Path = typer.Option(None, "--plot", help="Deadline mode: PNG of GPUs vs days."),
     solver: str = typer.Option("highs", "--solver", help="ILP solver: cbc | highs."),
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
-    attention: str = ATTENTION_OPT,
-    attention_dropout: bool = ATTENTION_DROPOUT_OPT,
-    tp_comm_overlap: bool = TP_OVERLAP_OPT,
-    text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
     as_json: bool = JSON_OPT,
+    stack_flags: dict | None = None,
 ) -> None:
     """Search every parallel layout and list the fastest that fit (or, with --deadline-days,
     the smallest cluster that meets the deadline)."""
@@ -74,10 +65,7 @@ def plan_command(
     require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
-    stack = stack_from_flags(
-        attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
-        text_encoder_precision=text_encoder_precision,
-    )
+    stack = stack_from_flags(**(stack_flags or {}))
     if plot is not None and deadline_days is None:
         raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")
     specs = dict(
@@ -99,7 +87,13 @@ def plan_command(
             progress=progress,
             stack=stack,
         )
-    if emit_dir is not None and result.plans:
+    if plot is not None and result.curve:
+        plot_curve(result, plot)
+    if as_json:
+        print(json.dumps({**result.to_json(), "stack": stack.model_dump(mode="json")}, indent=2))
+    else:
+        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack)
+    if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
         _emit_or_fail(
             directory=emit_dir,
             strategy=result.plans[0].strategy,
@@ -107,12 +101,6 @@ def plan_command(
             notes=plan_notes(result.plans[0]),
             **specs,
         )
-    if plot is not None and result.curve:
-        plot_curve(result, plot)
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print_result(result, title=f"{model} · {workload} · {cluster}")
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
 
@@ -144,4 +132,4 @@ def _check_flags(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan")(plan_command)
+    app.command("plan")(with_stack_flags(plan_command))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from parplan.commands.tables import stack_text
 from parplan.plan.results import Plan, PlanResult
+from parplan.specs import StackSpec
 
 
 def plan_notes(best: Plan) -> list[str]:
@@ -30,8 +32,9 @@ def _strategy_text(p: Plan) -> tuple[str, str]:
     return " ".join(part for part in parts if part), ckpt
 
 
-def print_result(result: PlanResult, *, title: str) -> None:
+def print_result(result: PlanResult, *, title: str, stack: StackSpec) -> None:
     console = Console()
+    console.print(stack_text(stack))
     if result.curve:
         _print_curve(console, result)
     if not result.plans:

@@ -9,14 +9,8 @@ from rich.console import Console
 
 from parplan.commands.checks import require_positive
 from parplan.commands.common import CLUSTER_OPT, JSON_OPT, MODEL_OPT, WORKLOAD_OPT
-from parplan.commands.strategy_flags import (
-    ATTENTION_DROPOUT_OPT,
-    ATTENTION_OPT,
-    TEXT_ENCODER_PRECISION_OPT,
-    TP_OVERLAP_OPT,
-    strategy_from_flags,
-)
-from parplan.commands.tables import quantity_table
+from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
+from parplan.commands.tables import quantity_table, stack_text
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
@@ -43,11 +37,8 @@ def predict(
     micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
     global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
     order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
-    attention: str = ATTENTION_OPT,
-    attention_dropout: bool = ATTENTION_DROPOUT_OPT,
-    tp_comm_overlap: bool = TP_OVERLAP_OPT,
-    text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
     as_json: bool = JSON_OPT,
+    stack_flags: dict | None = None,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
     require_positive(gpus=gpus)
@@ -55,8 +46,7 @@ def predict(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
         megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
-        global_batch=global_batch, order=order, attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
-        text_encoder_precision=text_encoder_precision,
+        global_batch=global_batch, order=order, **(stack_flags or {}),
     )  # fmt: skip
     pred = predict_step(
         load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus
@@ -69,6 +59,7 @@ def predict(
 
 def prediction_json(pred: Prediction) -> dict:
     data = pred.to_json()
+    data["stack"] = pred.strategy.stack.model_dump(mode="json")
     data["memory"] = {
         k.replace("_bytes", "_gib"): v / GIB for k, v in pred.memory.model_dump().items()
     }
@@ -79,6 +70,7 @@ def print_prediction(pred: Prediction, title: str) -> None:
     console = Console()
     s, b = pred.strategy, pred.breakdown
     console.print(f"[bold]{title}[/]  on {pred.num_gpus} GPUs: {_strategy_text(s)}")
+    console.print(stack_text(s.stack))
     rows = [
         ("step time", f"{pred.step_time_s:.4g} s"),
         ("MFU / HFU", f"{pred.mfu:.1%} / {pred.hfu:.1%}"),
@@ -113,13 +105,11 @@ def _strategy_text(s: StrategySpec) -> str:
     sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if "usp" in s.methods_used else "")
     if s.sp_methods:
         sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
-    stack = s.stack.model_dump(exclude_defaults=True)
     return (
         f"dp={s.dp} tp={s.tp} pp={s.pp} vpp={s.vpp} {sp} zero={s.zero} ckpt={s.ckpt} "
         f"micro_batch={s.micro_batch} order={','.join(s.order)}"
-        + "".join(f" {k}={v}" for k, v in stack.items())
     )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("predict")(predict)
+    app.command("predict")(with_stack_flags(predict))

@@ -6,13 +6,17 @@ reported as a one-line SpecError naming the flag.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
 import typer
 from pydantic import ValidationError
 
 from parplan.errors import SpecError
 from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
-STACK_FLAGS = ("attention", "attention_dropout", "tp_comm_overlap", "elementwise", "text_encoder_precision")  # StrategySpec.stack fields
 ATTENTION_OPT = typer.Option(
     None,
     "--attention",
@@ -27,20 +31,75 @@ TP_OVERLAP_OPT = typer.Option(
     "--tp-comm-overlap/--no-tp-comm-overlap",
     help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
 )
+ELEMENTWISE_OPT = typer.Option(
+    None,
+    "--elementwise",
+    help="Norms, modulation, activations: eager (default: one PyTorch kernel per op) or fused "
+    "(torch.compile, Transformer Engine, apex).",
+)
 TEXT_ENCODER_PRECISION_OPT = typer.Option(
     None,
     "--text-encoder-precision",
     help="Precision of the online text encoder (bf16|fp16|fp8|fp32; default: the workload's).",
 )
+ZERO_IMPL_OPT = typer.Option(
+    None,
+    "--zero-impl",
+    help="Who issues the DP/ZeRO collectives, i.e. how many calls a step makes: megatron "
+    "(default: parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
+    "deepspeed (ZeRO-3: one gather per submodule; 5e8-element buckets).",
+)
+# StrategySpec.stack fields -> (annotation, option); every command that costs a layout takes them
+STACK_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "attention": (str | None, ATTENTION_OPT),
+    "attention_dropout": (bool | None, ATTENTION_DROPOUT_OPT),
+    "tp_comm_overlap": (bool | None, TP_OVERLAP_OPT),
+    "elementwise": (str | None, ELEMENTWISE_OPT),
+    "text_encoder_precision": (str | None, TEXT_ENCODER_PRECISION_OPT),
+    "zero_impl": (str | None, ZERO_IMPL_OPT),
+}
+STACK_FLAGS = tuple(STACK_OPTIONS)
 
 
-def stack_from_flags(**flags) -> StackSpec:
+def stack_parameters() -> list[inspect.Parameter]:
+    """The stack options as keyword-only parameters (for generated Typer signatures)."""
+    return [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in STACK_OPTIONS.items()
+    ]
+
+
+def with_stack_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a Typer command every stack flag; it receives them as `stack_flags` (a dict of the
+    given ones, None for flags left out), so that no command can miss one."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
+           if p.name != "stack_flags"]  # fmt: skip
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        stack_flags = {name: kwargs.pop(name) for name in STACK_OPTIONS}
+        return command(**kwargs, stack_flags=stack_flags)
+
+    signature = inspect.Signature([*own, *stack_parameters()])
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return wrapper
+
+
+def stack_from_flags(**flags: Any) -> StackSpec:
     """`strategy.stack` from the stack flags (STACK_FLAGS)."""
     given = {k: v for k, v in flags.items() if v is not None}
     try:
         return StackSpec.model_validate(given)
     except ValidationError as err:
         raise SpecError(format_validation_error("stack flags", StackSpec, err)) from None
+
+
+def reject_stack_flags(flags: dict[str, Any], *, why: str) -> None:
+    """Stack flags where nothing is costed layer by layer are an error, not silently dropped."""
+    for name in STACK_FLAGS:
+        if flags.get(name) is not None:
+            raise SpecError(f"--{name.replace('_', '-')} does not apply {why}")
 
 
 def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:

@@ -8,14 +8,20 @@ step-time model uses), so the table, the plot and `predict` cannot disagree.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from parplan.cluster.comm_ops import sent_bytes
 from parplan.cost.block import block_calls, block_shape, dsp_switches_per_block, resolve
 from parplan.cost.step import predict
 from parplan.cost.step_calls import group_sizes
 from parplan.errors import SpecError
-from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
+from parplan.specs import (
+    ClusterSpec,
+    ModelSpec,
+    StrategySpec,
+    WorkloadSpec,
+    format_validation_error,
+)
 
 METHODS = ("ulysses", "ring", "fastseq", "usp", "dsp")
 
@@ -42,7 +48,11 @@ def sp_strategy(*, method: str, sp: int, gpus: int, base: StrategySpec, ulysses:
     if gpus % sp:
         raise SpecError(f"--sp-degrees: {sp} does not divide --gpus {gpus}")
     extra = {"ulysses": ulysses, "ring": sp // ulysses} if method == "usp" else {"ulysses": 1, "ring": 1}
-    return base.model_copy(update={"sp": sp, "sp_method": method, "dp": gpus // sp, "tp": 1, "pp": 1, **extra})
+    fields = {**base.model_dump(), "sp": sp, "sp_method": method, "dp": gpus // sp, "tp": 1, "pp": 1, **extra}
+    try:  # validated, so that a stack the method cannot run on (unfused + ring) is a reason
+        return StrategySpec.model_validate(fields)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(method, StrategySpec, err)) from None
 
 
 def usp_splits(sp: int, gpus_per_node: int) -> list[int]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from parplan.cost.device import Device
 from parplan.cost.kernels.attention_table import BWD_OVER_FWD, DIRECTION_FLOPS, attention_fraction
+from parplan.cost.measured import attention_seconds
 from parplan.model.flops import AttentionShape
 from parplan.specs import StackSpec
 
@@ -78,8 +79,12 @@ def score_bytes_per_element(*, element_bytes: int, dropout: bool) -> int:
 def _fused(a: AttentionShape, split: Split, device: Device, *, kernel: str) -> AttentionTime:
     """One fused kernel per ring step on this GPU's (batch x head) problems, forward and backward;
     ring attention adds its fp32 merges (ring_merge_bytes)."""
-    fwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="fwd")
-    bwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="bwd")
+    measured = _measured_flash(a, split, device, kernel)
+    if measured is not None:
+        fwd, bwd = measured
+    else:
+        fwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="fwd")
+        bwd = split.ring * _fused_step(a, split, device, kernel=kernel, direction="bwd")
     if split.ring == 1:
         return AttentionTime(fwd_s=fwd, bwd_s=bwd)
     fwd_merge, bwd_merge = ring_merge_bytes(a, split)
@@ -88,6 +93,18 @@ def _fused(a: AttentionShape, split: Split, device: Device, *, kernel: str) -> A
         fwd_s=fwd + device.memory_bound_s(bytes_moved=fwd_merge, kernels=kernels),
         bwd_s=bwd + device.memory_bound_s(bytes_moved=bwd_merge, kernels=3 * kernels),
     )
+
+
+def _measured_flash(a: AttentionShape, split: Split, device: Device, kernel: str) -> tuple[float, float] | None:
+    """The cluster's measured table (cost/measured.py) at this call's shape: the ring's K/V
+    blocks are kv_len/ring long; the measured rate already holds head-dim padding."""
+    if device.kernels is None:
+        return None
+    return attention_seconds(
+        device.kernels, kernel=kernel, head_dim=a.head_dim, q_len=a.q_len,
+        kv_len=max(a.kv_len / split.ring, 1.0), causal=a.causal,
+        flops=a.flops * split.micro_batch / split.gpus,
+    )  # fmt: skip
 
 
 def _fused_step(a: AttentionShape, split: Split, device: Device, *, kernel: str, direction: str) -> float:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.attention import Split, attention_time
 from parplan.cost.device import Device
+from parplan.cost.gemm_shapes import block_linears
 from parplan.cost.kernels.elementwise import (
     ELEMENTWISE_BWD_OVER_FWD,
     KERNELS_PER_SUBLAYER,
@@ -27,6 +28,7 @@ from parplan.cost.strategies.ring import ring_calls
 from parplan.cost.strategies.tp import tp_calls
 from parplan.cost.strategies.ulysses import ulysses_calls
 from parplan.cost.strategies.usp import usp_calls
+from parplan.cost.strategies.zero_impl import effective_zero, zero3_gathers_per_block
 from parplan.errors import SpecError
 from parplan.model.flops import BlockCost, ModelCost, model_cost
 from parplan.model.geometry import TokenGeometry, token_geometry
@@ -226,14 +228,25 @@ def block_calls(
     s = inp.strategy
     fwd, bwd = tp_calls(shape, degree=s.tp, megatron_sp=s.megatron_sp)
     sp_fwd, sp_bwd = _sp_calls(inp, shape, dsp_switches)
-    z_fwd, z_bwd = ([], [])
-    if s.zero == 3:
-        z_fwd, z_bwd = zero3_microbatch_calls(
-            block_params=shape.params_per_tp_rank(s.tp),
-            element_bytes=inp.layout.element_bytes,
-            group_size=s.dp * s.sp,
-        )
+    z_fwd, z_bwd = zero3_block_calls(inp, shape)
     return fwd + sp_fwd + z_fwd, bwd + sp_bwd + z_bwd
+
+
+def zero3_block_calls(
+    inp: Inputs, shape: BlockShape
+) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
+    """ZeRO-3's per-micro-batch parameter gathers, as many calls as `stack.zero_impl` issues
+    (none with pp > 1: strategies/zero_impl.py `effective_zero`)."""
+    s = inp.strategy
+    if effective_zero(zero=s.zero, pp=s.pp) != 3:
+        return [], []
+    weights = [x.weight_elements // s.tp for x in block_linears(inp.model, shape.block_type)]
+    return zero3_microbatch_calls(
+        block_params=shape.params_per_tp_rank(s.tp),
+        element_bytes=inp.layout.element_bytes,
+        group_size=s.dp * s.sp,
+        gathers=zero3_gathers_per_block(impl=s.stack.zero_impl, weight_elements=weights),
+    )
 
 
 def _sp_calls(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from parplan.cost.kernels.attention_table import has_rows
+from parplan.cost.measured import KernelTable, kernel_table, mean_gemm_flop_per_s
 from parplan.specs import ATTENTION_PRECISION, ClusterSpec
 
 
@@ -154,11 +155,15 @@ class Device(BaseModel):
     attention_peak_flop_per_s: float | None = None  # None: the GEMMs' peak
     arch: str = "hopper"  # which rows of the attention table apply
     sms: int | None = None  # streaming multiprocessors (GEMM waves); None: no wave quantization
+    # `parplan kernels measure` table of the cluster (cost/measured.py), None: published rates
+    kernels: KernelTable | None = None
+    measured_gemm_flop_per_s: float | None = None  # its GEMMs of this precision, all at once
 
     @classmethod
     def of(cls, cluster: ClusterSpec, precision: str) -> Device:
         """GEMMs on `precision`'s peak; attention on bf16's under fp8 (ATTENTION_PRECISION)."""
         attention = ATTENTION_PRECISION.get(precision, precision)
+        table = kernel_table(cluster)
         return cls(
             peak_flop_per_s=cluster.gpu.peak_flop_per_s(precision),
             hbm_bytes_per_s=cluster.gpu.hbm_bytes_per_s,
@@ -166,6 +171,8 @@ class Device(BaseModel):
             attention_peak_flop_per_s=cluster.gpu.peak_flop_per_s(attention),
             arch=gpu_architecture(cluster.gpu.name),
             sms=gpu_sms(cluster.gpu.name),
+            kernels=table,
+            measured_gemm_flop_per_s=table and mean_gemm_flop_per_s(table, dtype=precision),
         )
 
     def for_attention(self) -> Device:
@@ -183,7 +190,9 @@ class Device(BaseModel):
     def gemm_s(self, *, flops: float, bytes_moved: float, kernels: int, utilization: float = 1.0) -> float:
         """Roofline GEMM time (Williams et al. 2009, CACM 52(4)) plus launch overhead;
         `utilization`: the shapes' tile and wave quantization (kernels/gemm.py)."""
-        compute_s = flops / (self.peak_flop_per_s * self.eff.gemm_max * utilization)
+        # a measured table's rate is that of the model's own shapes: no quantization on top
+        rate = self.measured_gemm_flop_per_s or self.peak_flop_per_s * self.eff.gemm_max * utilization
+        compute_s = flops / rate
         memory_s = bytes_moved / (self.hbm_bytes_per_s * self.eff.hbm)
         return max(compute_s, memory_s) + kernels * self.eff.kernel_overhead_s
 

@@ -20,6 +20,7 @@ from parplan.cost.strategies.base import BlockShape
 from parplan.cost.strategies.fastseq import fastseq_extra_activation_bytes
 from parplan.cost.strategies.pp import in_flight_microbatches
 from parplan.cost.strategies.ring import ring_kv_buffer_bytes
+from parplan.cost.strategies.zero_impl import effective_zero
 from parplan.specs import StackSpec
 
 
@@ -29,7 +30,7 @@ def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
     states = model_state_bytes(
         params_per_gpu=params,
         precision=inp.workload.precision,
-        zero=s.zero,
+        zero=effective_zero(zero=s.zero, pp=s.pp),
         shard_group=s.dp * s.sp,
     )
     kept, working = 0.0, 0.0

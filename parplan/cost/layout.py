@@ -42,10 +42,11 @@ def check_strategy(
     _check_ckpt(model, s)
     if s.pp > model.depth:
         raise SpecError(f"pp={s.pp} exceeds the model's {model.depth} blocks; use pp <= {model.depth}")
-    if s.pp > 1 and s.zero >= 2:
+    if s.pp > 1 and s.zero >= 2 and s.stack.zero_impl == "deepspeed":
         raise SpecError(
-            f"zero={s.zero} with pp={s.pp}: pipeline engines shard only optimizer states "
-            "(DeepSpeed PipelineEngine supports ZeRO-1); use zero <= 1 or pp = 1"
+            f"zero={s.zero} with pp={s.pp} and stack.zero_impl=deepspeed: DeepSpeed's "
+            "PipelineEngine runs only ZeRO-0/1; use zero <= 1, or zero_impl fsdp (FSDP with "
+            "pipelining, as torchtitan runs it)"
         )
     if s.vpp > 1 and s.pp == 1:
         raise SpecError(f"vpp={s.vpp} needs pp > 1 (virtual stages interleave pipeline ranks)")

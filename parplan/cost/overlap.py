@@ -71,6 +71,7 @@ def _share(label: str) -> float:
 
 
 def step_exposed(timed: CallTime, *, window_s: float, buckets: int) -> float:
-    """DP/ZeRO step collectives overlap a compute window in per-layer buckets; the last
-    bucket is always exposed (PyTorch DDP / Megatron overlap-grad-reduce, Li et al. 2020)."""
+    """DP/ZeRO step collectives overlap a compute window in the buckets their implementation
+    issues (strategies/zero_impl.py); the last bucket is always exposed (PyTorch DDP / Megatron
+    overlap-grad-reduce, Li et al. 2020)."""
     return max(timed.time_s / max(buckets, 1), timed.time_s - window_s)

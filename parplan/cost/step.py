@@ -31,6 +31,7 @@ from parplan.cost.records import Bottleneck, Breakdown, MemoryBreakdown, Predict
 from parplan.cost.stage import BlockResult, block_step_time, evaluate_blocks, modes_of, recomputed
 from parplan.cost.step_calls import dp_calls, microbatch_calls, tp_step_calls
 from parplan.cost.strategies.pp import bubble_fraction
+from parplan.cost.strategies.zero_impl import deepspeed_prefetch_note
 from parplan.errors import SpecError
 from parplan.specs import (
     ELEMENT_BYTES,
@@ -126,15 +127,14 @@ def _comm_items(inp: Inputs, blocks: list[BlockResult], comm: CommModel) -> list
         t = comm.time(call)
         items.append(_item(t, total_s=m * t.time_s, exposed_s=m * t.time_s, per_mb=True))
     windows = {"dp.param_all_gather": _fwd_window(blocks)}
-    buckets = sum(count for _, count in inp.layout.stage_blocks)
     for call in dp_calls(inp):
         t = comm.time(call)
         window = windows.get(call.label, _bwd_window(blocks))
-        exposed = step_exposed(t, window_s=window, buckets=buckets)
+        exposed = step_exposed(t, window_s=window, buckets=call.count)
         items.append(_item(t, total_s=t.time_s, exposed_s=exposed, per_mb=False))
     for call in dp_calls(inp, per_microbatch=True):
         t = comm.time(call)
-        exposed = step_exposed(t, window_s=_bwd_window(blocks), buckets=buckets)
+        exposed = step_exposed(t, window_s=_bwd_window(blocks), buckets=call.count)
         items.append(_item(t, total_s=m * t.time_s, exposed_s=m * exposed, per_mb=True))
     for call in tp_step_calls(inp):
         t = comm.time(call)
@@ -260,15 +260,19 @@ def _prediction(
         breakdown=breakdown,
         memory=memory,
         bottleneck=bottleneck,
-        notes=list(inp.geometry.warnings) + _stack_notes(inp.strategy),
+        notes=list(inp.geometry.warnings) + _stack_notes(inp),
     )
 
 
-def _stack_notes(s: StrategySpec) -> list[str]:
+def _stack_notes(inp: Inputs) -> list[str]:
+    s = inp.strategy
+    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family)
+    notes = deepspeed_prefetch_note(impl=s.stack.zero_impl, zero=s.zero, params_per_gpu=params)
     if s.stack.tp_comm_overlap and s.tp > 1 and not s.megatron_sp:
-        return ["tp_comm_overlap overlaps Megatron-SP's all-gather/reduce-scatter; without "
-                "megatron_sp the TP all-reduce stays exposed (Transformer Engine does not split it)"]  # fmt: skip
-    return []
+        notes.append("tp_comm_overlap overlaps Megatron-SP's all-gather/reduce-scatter; without "
+                     "megatron_sp the TP all-reduce stays exposed (Transformer Engine does not "
+                     "split it)")  # fmt: skip
+    return notes
 
 
 def _recompute_flops(inp: Inputs) -> float:

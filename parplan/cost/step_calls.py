@@ -19,6 +19,7 @@ from parplan.cost.stage import recomputed
 from parplan.cost.strategies.dp import dp_microbatch_calls, dp_step_calls
 from parplan.cost.strategies.pp import pp_microbatch_calls
 from parplan.cost.strategies.tp import tp_replicated_grad_calls
+from parplan.cost.strategies.zero_impl import dp_buckets, effective_zero
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 
@@ -58,16 +59,17 @@ def pp_calls(inp: Inputs) -> list[CollectiveCall]:
 
 def dp_calls(inp: Inputs, *, per_microbatch: bool = False) -> list[CollectiveCall]:
     """DP/ZeRO gradient and parameter collectives, once per step (or, for ZeRO-2/3's gradient
-    reduce-scatter, once per micro-batch)."""
+    reduce-scatter, once per micro-batch), in the buckets `stack.zero_impl` uses."""
     s = inp.strategy
-    params = stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family)
+    params = int(stage_params(inp.cost, inp.layout, tp=s.tp, pp=s.pp, family=inp.model.family))
+    zero = effective_zero(zero=s.zero, pp=s.pp)
+    buckets = dp_buckets(  # the stated stage picks the wrapper: FSDP units stay per block
+        impl=s.stack.zero_impl, zero=s.zero, params=params, element_bytes=inp.layout.element_bytes,
+        group_size=s.dp * s.sp, blocks=sum(count for _, count in inp.layout.stage_blocks),
+    )  # fmt: skip
     calls = dp_microbatch_calls if per_microbatch else dp_step_calls
-    return calls(
-        params=int(params),
-        element_bytes=inp.layout.element_bytes,
-        zero=s.zero,
-        group_size=s.dp * s.sp,
-    )
+    return calls(params=params, element_bytes=inp.layout.element_bytes, zero=zero,
+                 group_size=s.dp * s.sp, buckets=buckets)  # fmt: skip
 
 
 def step_collectives(

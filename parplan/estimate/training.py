@@ -18,7 +18,7 @@ from parplan.estimate.formulas import (
 from parplan.plan.deadline import node_grid
 from parplan.plan.planner import plan
 from parplan.plan.results import Plan
-from parplan.specs import ClusterSpec, ModelSpec, WorkloadSpec
+from parplan.specs import ClusterSpec, ModelSpec, StackSpec, WorkloadSpec
 
 
 class PlanRound(Record):
@@ -211,6 +211,7 @@ def estimate_training(
     global_batch: int | None = None,
     with_plan: bool = True,
     progress: SizingProgress | None = None,
+    stack: StackSpec | None = None,
 ) -> TrainingEstimate:
     """Training FLOPs and GPUs for the deadline (one of samples / tokens); with `with_plan`, the
     planner's layout and MFU on the GPU count that meets the deadline (`plan_for_deadline`)."""
@@ -233,7 +234,7 @@ def estimate_training(
     if not with_plan:
         return flop_only
     sizing = plan_for_deadline(flop_only, model=model, workload=workload, cluster=cluster,
-                               global_batch=global_batch, progress=progress)  # fmt: skip
+                               global_batch=global_batch, progress=progress, stack=stack)  # fmt: skip
     return training_estimate(**inputs, sizing=sizing)
 
 
@@ -245,6 +246,7 @@ def plan_for_deadline(
     cluster: ClusterSpec,
     global_batch: int | None = None,
     progress: SizingProgress | None = None,
+    stack: StackSpec | None = None,
 ) -> DeadlineSizing:
     """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
     until the planned MFU meets the deadline (`size_for_deadline`). The planner's own deadline
@@ -255,7 +257,7 @@ def plan_for_deadline(
     def plan_at(gpus: int) -> tuple[Plan, dict] | str:
         report(f"planning {gpus:,} GPUs", 0, None)
         result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus,
-                      train_samples=e.train_samples, global_batch=global_batch, top_k=1,
+                      train_samples=e.train_samples, global_batch=global_batch, top_k=1, stack=stack,
                       progress=lambda done, total: report(f"planning {gpus:,} GPUs", done, total))  # fmt: skip
         if not result.plans:
             return str((result.infeasible or {}).get("detail", "no feasible plan"))

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from parplan.errors import SpecError
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec, load_strategy
 
 
@@ -159,6 +160,12 @@ def emit(
     notes: list[str] | None = None,
 ) -> list[Path]:
     """Write the three files into `directory` (created); returns their paths."""
+    if strategy.pp > 1 and strategy.zero >= 2:  # deepspeed/runtime/pipe/engine.py asserts it
+        raise SpecError(
+            f"--emit writes a DeepSpeed config, and DeepSpeed's PipelineEngine runs only ZeRO-0/1 "
+            f"(this plan: zero={strategy.zero}, pp={strategy.pp}); run it with FSDP + pipelining "
+            "(torchtitan) or predict/plan with zero <= 1"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "ds_config.json": json.dumps(ds_config(strategy, workload=workload, model=model), indent=2)

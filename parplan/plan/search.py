@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from parplan.cost.records import BlockOption, Prediction
+from parplan.cost.strategies.zero_impl import pipeline_zero_stages
 from parplan.errors import Infeasible, SpecError
 from parplan.plan.bounds import block_floor_s, degrees_of, families, layouts_of, lower_bound_s
 from parplan.plan.ilp import (
@@ -252,6 +253,7 @@ def search_plans(
             gpus_per_node=ctx.cluster.gpus_per_node,
             per_type=per_type_methods(ctx),
             ring_ok=ctx.stack.fused_attention,
+            zero_with_pp=pipeline_zero_stages(ctx.stack.zero_impl),
         )
     )
     search = Search(top_k=top_k)

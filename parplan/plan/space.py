@@ -104,9 +104,11 @@ def core_candidates(
     gpus_per_node: int,
     per_type: bool = False,
     ring_ok: bool = True,
+    zero_with_pp: tuple[int, ...] = (0, 1),
 ) -> Iterator[Core]:
     """Every (dp, tp, sp, pp, vpp, zero, micro-batch, SP method) that passes divisibility.
-    `per_type`: one core per USP split whose SP method the ILP picks per block type."""
+    `per_type`: one core per USP split whose SP method the ILP picks per block type;
+    `zero_with_pp`: the ZeRO stages to try with pp > 1 (zero_impl.pipeline_zero_stages)."""
     for tp, sp, pp in itertools.product(divisors(num_gpus), repeat=3):
         dp, rem = divmod(num_gpus, tp * sp * pp)
         if rem or not _degrees_ok(
@@ -115,7 +117,7 @@ def core_candidates(
             continue
         yield from _expand(
             model=model, dp=dp, tp=tp, sp=sp, pp=pp, global_batch=global_batch, per_type=per_type,
-            ring_ok=ring_ok,
+            ring_ok=ring_ok, zero_with_pp=zero_with_pp,
         )  # fmt: skip
 
 
@@ -142,10 +144,11 @@ def _expand(
     global_batch: int,
     per_type: bool,
     ring_ok: bool = True,
+    zero_with_pp: tuple[int, ...] = (0, 1),
 ) -> Iterator[Core]:
     micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
     vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
-    zeros = [0, 1, 2, 3] if dp > 1 else [0]
+    zeros = (list(zero_with_pp) if pp > 1 else [0, 1, 2, 3]) if dp > 1 else [0]
     variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model, ring_ok=ring_ok)
     mixes = mix_variants(variants, model) if per_type and sp > 1 else [(v, None) for v in variants]
     for vpp, zero, mb, (fields, methods) in itertools.product(vpps, zeros, micro, mixes):

@@ -93,6 +93,10 @@ class ClusterSpec(Spec):
     intra_node: IntraNodeSpec
     inter_node: InterNodeSpec
     efficiency: EfficiencySpec | None = None
+    # parplan extension (docs/spec_extensions.md): a kernel table measured on this GPU by
+    # `parplan kernels measure` (path relative to this file); the cost model then times GEMMs
+    # and attention from it instead of the published tables (parplan/cost/measured.py)
+    kernels: str | None = None
     source: list[str] = Field(default_factory=list)
 
     @property

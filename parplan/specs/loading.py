@@ -142,7 +142,17 @@ def load_workload(source: str | Path | Mapping | WorkloadSpec) -> WorkloadSpec:
 
 
 def load_cluster(source: str | Path | Mapping | ClusterSpec) -> ClusterSpec:
-    return load_spec(ClusterSpec, source, "cluster", CLUSTER_DIRS)
+    """A cluster spec; its `kernels:` path is resolved against the spec file's folder (a spec
+    given as a mapping: against the working directory) and must exist."""
+    cluster = load_spec(ClusterSpec, source, "cluster", CLUSTER_DIRS)
+    if cluster.kernels is None or isinstance(source, ClusterSpec):
+        return cluster
+    base = Path.cwd() if isinstance(source, Mapping) else _resolve(source, "cluster", CLUSTER_DIRS).parent
+    kernels = (base / cluster.kernels).resolve()
+    if not kernels.is_file():
+        raise SpecError(f"cluster '{cluster.name}': kernels={cluster.kernels} not found (looked "
+                        f"for {kernels}); write it with `parplan kernels measure --out FILE`")  # fmt: skip
+    return cluster.model_copy(update={"kernels": str(kernels)})
 
 
 def load_strategy(source: str | Path | Mapping | StrategySpec) -> StrategySpec:

@@ -19,6 +19,8 @@ from parplan.specs.base import (
     SpMethod,
 )
 
+ZeroImpl = Literal["fsdp", "deepspeed", "megatron"]
+
 
 class StackSpec(Spec):
     """How the training code executes the layout where that changes the cost (SPEC_FORMAT.md,
@@ -37,6 +39,14 @@ class StackSpec(Spec):
     elementwise: Literal["eager", "fused"] = "eager"
     # online text encoder's precision; None: the workload's (Open-Sora v1.0/1.1 run T5 in fp32)
     text_encoder_precision: Precision | None = None
+    # parplan extension (docs/spec_extensions.md): which data-parallel / ZeRO implementation
+    # issues the DP collectives, i.e. how many calls a step makes (cost/strategies/zero_impl.py):
+    # megatron (Megatron-Core DDP / distributed optimizer: max(4e7, 1e6*dp)-parameter buckets;
+    # ZeRO-3 as Megatron-FSDP, one gather per layer), fsdp (PyTorch DDP 25 MiB buckets; FSDP2
+    # one gather / reduce-scatter per wrapped block), deepspeed (one ZeRO-3 gather per
+    # parameter-holding submodule, 5e8-element buckets). The default is what the validation
+    # cases run (30 of 38 are Megatron) and closest to the per-layer buckets charged before.
+    zero_impl: ZeroImpl = "megatron"
 
     @property
     def fused_attention(self) -> bool:
