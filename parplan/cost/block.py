@@ -22,8 +22,11 @@ from parplan.cost.strategies.tp import tp_calls
 from parplan.cost.strategies.ulysses import ulysses_calls
 from parplan.cost.strategies.usp import usp_calls
 from parplan.errors import SpecError
+from parplan.model.anatomy import stream_rows
 from parplan.model.flops import BlockCost, ModelCost, model_cost
+from parplan.model.gemms import token_macs
 from parplan.model.geometry import TokenGeometry, token_geometry
+from parplan.model.traffic import pointwise_bytes
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
@@ -32,7 +35,6 @@ GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
 # measures 1.89x the forward bytes on a DiT block under autocast
 ELEMENTWISE_BWD_OVER_FWD = 2.0
 KERNELS_PER_SUBLAYER = 6  # norm, modulate, GEMMs, activation, gate+residual (eager PyTorch)
-AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast
 
 
 class Inputs(BaseModel):
@@ -140,89 +142,34 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         for a in block.attention
     }
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
-    stream, act = _elementwise_bytes_per_token(inp.model, shape, s.stack.attention)
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
-    elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
     elementwise_s = device.memory_bound_s(
-        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER * shape.sublayers
+        bytes_moved=_elementwise_bytes(inp, block, rep_div=rep_div, split=split),
+        kernels=KERNELS_PER_SUBLAYER * shape.sublayers,
     )
+    qkv_macs, column_macs, token_macs_total = token_macs(block.anatomy)
     return ComputeParts(
         gemm_s=gemm_s,
         attention_s=sum(t.fwd_s for t in attention.values()),
         attention_bwd_s=sum(t.bwd_s for t in attention.values()),
         self_attention_s=self_attention_s,
         elementwise_s=elementwise_s,
-        qkv_gemm_s=gemm_s * _qkv_share(inp.model, shape.self_attentions),
-        column_gemm_share=_column_share(inp.model, shape.self_attentions),
+        qkv_gemm_s=gemm_s * (qkv_macs / token_macs_total),
+        column_gemm_share=column_macs / token_macs_total,
     )
 
 
-def _elementwise_bytes_per_token(
-    model: ModelSpec, shape: BlockShape, attention: str = "flash2"
-) -> tuple[float, float]:
-    """Memory-bound traffic of one block per token, forward, in bytes: (whole on every TP rank
-    without Megatron-SP: residual stream, norms, casts; split by TP: head-split copies and the
-    FFN activation). The FFN activation (GELU r+w of the FFN width, SwiGLU r 2f + w f) runs on
-    the 16-bit FC1 output.
-
-    GPT blocks follow Megatron's fused kernels: LayerNorm (r+w d) and fused bias-dropout-add
-    (r 2d + w d): 5d per sublayer at the activation precision.
-
-    DiT blocks run as eager PyTorch under torch.autocast (DiT, Latte, Open-Sora, fast-DiT
-    code). Autocast runs LayerNorm in fp32 and keeps the residual stream fp32 (PyTorch autocast
-    op reference: layer_norm is an fp32 op; mul/add follow type promotion), so per modulated
-    sublayer: LayerNorm r+w d and modulate x·(1+s)+b (mul, add: 4d) at 4 bytes; a cast of the
-    GEMM input to 16 bit (r 4 + w e); the gate multiplies the 16-bit GEMM output by the 16-bit
-    gate (r+w d at e); the residual add reads the fp32 stream and the 16-bit branch and writes
-    fp32 ((4 + e + 4)·d). A cross-attention sublayer casts its input and adds its residual.
-    Fused attention returns its output tokens-major, so `x.transpose(1, 2).reshape` is a view;
-    an unfused (math) attention output is heads-major and that reshape copies it (r+w d at e).
-    tests/test_elementwise_traffic.py counts these bytes op by op on a DiT block."""
-    e, d = shape.element_bytes, model.hidden
-    act = (3 if model.mlp == "swiglu" else 2) * model.ffn * e
-    attentions = shape.self_attentions + int(shape.cross_attention)
-    copies = 2 * d * e * attentions if attention == "unfused" else 0
-    if model.family == "gpt":  # unfused CoreAttention: context.permute(2, 0, 1, 3).contiguous()
-        return 5 * d * 2 * e, copies + act
-    s = max(e, AUTOCAST_STREAM_BYTES)  # residual-stream bytes per element
-    cast = s + e if e < s else 0  # one 16-bit copy of a GEMM input taken from the stream
-    residual = (2 * s + e) * d
-    modulated = (2 * d * s + 4 * d * s + cast * d + 2 * d * e + residual) * (shape.self_attentions + 1)
-    cross = (cast * d + residual) * int(shape.cross_attention)
-    return modulated + cross, copies + act
-
-
-class _GemmWidths(BaseModel):
-    """Per-token MACs of a block's linear layers, by Megatron TP role."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    qkv: int  # one self-attention's QKV projection (column-parallel)
-    column: int  # all column-parallel layers: QKV(s), cross Q, FC1 (+ gate)
-    total: int
-
-
-def _gemm_widths(model: ModelSpec, self_attentions: int) -> _GemmWidths:
-    """From the widths (spatial_temporal blocks hold two self-attentions; cross-attention's text
-    K/V projections run on the text rows and are left out)."""
-    h, kv = model.hidden, model.n_kv_heads * model.d_head
-    qkv = h * (h + 2 * kv)
-    fc_in = (2 if model.mlp == "swiglu" else 1) * h * model.ffn
-    cross = h * h if model.cross_attention else 0  # cross Q (column) and out-proj (row)
-    column = self_attentions * qkv + fc_in + cross
-    row = self_attentions * h * h + h * model.ffn + cross
-    return _GemmWidths(qkv=qkv, column=column, total=column + row)
-
-
-def _qkv_share(model: ModelSpec, self_attentions: int) -> float:
-    """Fraction of a block's GEMM FLOPs in one self-attention's QKV projection."""
-    w = _gemm_widths(model, self_attentions)
-    return w.qkv / w.total
-
-
-def _column_share(model: ModelSpec, self_attentions: int) -> float:
-    w = _gemm_widths(model, self_attentions)
-    return w.column / w.total
+def _elementwise_bytes(inp: Inputs, block: BlockCost, *, rep_div: int, split: int) -> float:
+    """Forward memory-bound bytes of one block on one GPU (parplan/model/traffic.py): the
+    residual stream, norms and casts are whole on every TP rank without Megatron-SP, the
+    head-split copies and the FFN activation split by TP; everything split by SP."""
+    unfused = inp.strategy.stack.attention == "unfused"
+    by_rows: dict[int, list[int]] = {}
+    for r in pointwise_bytes(block.anatomy, element_bytes=inp.layout.element_bytes, unfused=unfused):
+        acc = by_rows.setdefault(stream_rows(r.stream, inp.geometry), [0, 0])
+        acc[0], acc[1] = acc[0] + r.whole, acc[1] + r.split
+    b = inp.strategy.micro_batch
+    return sum((whole / rep_div + part / split) * rows * b for rows, (whole, part) in by_rows.items())
 
 
 def block_calls(
