@@ -101,7 +101,7 @@ def _gptj_block(c: blocks.Ctx, block_type: str) -> BlockAnatomy:
                         params=blocks.affine_norms(c, count=1))  # fmt: skip
 
 
-def test_a_new_block_type_is_one_edit(monkeypatch):
+def test_a_new_block_type_is_one_edit(monkeypatch, request):
     """Registering one builder changes parameters, FLOPs, GEMM shapes and the cost model's
     prediction together, and each agrees with the hand count of that block."""
     gpt = ModelSpec(name="gptj-ish", family="gpt", hidden=256, heads=8, vocab=1000,
@@ -110,6 +110,8 @@ def test_a_new_block_type_is_one_edit(monkeypatch):
     base_params, base = param_count(gpt), model_cost(gpt, token_geometry(gpt, text))
     megatron_block = param_split(block_anatomy(gpt, "causal")).total
     monkeypatch.setitem(blocks.BUILDERS, "causal", _gptj_block)
+    blocks.clear_cache()  # anatomies are cached per model object
+    request.addfinalizer(blocks.clear_cache)
     d, f, s = 256, 1024, 512
     block = block_anatomy(gpt, "causal")
     # hand count: qkv 3d² (no bias), out d² + d, fc1 d·f + f, fc2 f·d + d, one LayerNorm 2d

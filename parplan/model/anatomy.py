@@ -15,13 +15,15 @@ Rows are per sample and named by stream, resolved by `stream_rows` on a TokenGeo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal
+import functools
+from collections.abc import Callable, Iterator
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from parplan.model.geometry import TokenGeometry
 
+F = TypeVar("F", bound=Callable)
 Stream = Literal["sequence", "visual", "text", "sample"]
 TpRole = Literal["column", "row", "replicated"]
 Dtype = Literal["stream", "act"]  # residual-stream precision (fp32 under autocast) | 16-bit
@@ -33,6 +35,55 @@ Over = Literal["sequence", "frames", "positions", "text"]
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentityCache:
+    """Results of pure functions of frozen inputs, keyed by the inputs' identity (the planner
+    derives the same blocks thousands of times). Each entry keeps its input alive, so an id
+    cannot be reused while its entry exists; the cache empties itself past `size` entries."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._entries: dict[tuple, tuple[object, object]] = {}
+        self._size = size
+
+    def get(self, obj: object, key: tuple) -> object | None:
+        hit = self._entries.get((id(obj), *key))
+        return hit[1] if hit is not None else None
+
+    def put(self, obj: object, key: tuple, value: object) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[(id(obj), *key)] = (obj, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _key(arg: object) -> object:
+    return geometry_key(arg) if isinstance(arg, TokenGeometry) else arg
+
+
+def identity_memo(fn: F) -> F:
+    """Memoize fn(obj, *args) on obj's identity and the other arguments' values (a geometry by
+    `geometry_key`). Results are shared: callers must not mutate them."""
+    cache = IdentityCache()
+
+    @functools.wraps(fn)
+    def memo(obj, *args, **kwargs):
+        key = (*map(_key, args), *((k, _key(v)) for k, v in sorted(kwargs.items())))
+        hit = cache.get(obj, key)
+        if hit is None:
+            hit = fn(obj, *args, **kwargs)
+            cache.put(obj, key, hit)
+        return hit
+
+    memo.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return memo  # type: ignore[return-value]
+
+
+def geometry_key(geo: TokenGeometry) -> tuple[int, ...]:
+    """What stream rows and attention calls read from a geometry."""
+    return (geo.tokens, geo.text_tokens, geo.frames, geo.tokens_per_frame, int(geo.joint))
 
 
 def stream_rows(stream: Stream, geo: TokenGeometry) -> int:
@@ -203,6 +254,7 @@ class BlockAnatomy(_Record):
 # ------------------------------------------------------------------------- derived
 
 
+@identity_memo
 def param_split(block: BlockAnatomy) -> ParamSplit:
     """Trainable parameters of one block by TP role."""
     split = ParamSplit(replicated=sum(t.numel for t in block.param_tensors()))
@@ -211,6 +263,7 @@ def param_split(block: BlockAnatomy) -> ParamSplit:
     return split
 
 
+@identity_memo
 def gemm_flops(block: BlockAnatomy, geo: TokenGeometry) -> float:
     """Forward FLOPs of every linear of one block per sample (2 per multiply-add)."""
     macs = sum(stream_rows(lin.stream, geo) * lin.in_features * lin.out_features
@@ -218,12 +271,14 @@ def gemm_flops(block: BlockAnatomy, geo: TokenGeometry) -> float:
     return 2.0 * macs
 
 
+@identity_memo
 def attention_shapes(block: BlockAnatomy, geo: TokenGeometry) -> list[AttentionShape]:
     """Self-attentions first, then cross-attention (the order the cost model reports)."""
     calls = sorted(block.attention_calls(), key=lambda call: call.kind == "cross")
     return [call.shape(geo) for call in calls]
 
 
+@identity_memo
 def gemm_rows(block: BlockAnatomy, geo: TokenGeometry) -> int:
     """Rows through the self-attention QKV projections per sample: N, or N + M when the text
     joins the sequence (an MM-DiT block's two streams together)."""

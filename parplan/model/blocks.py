@@ -32,6 +32,7 @@ from parplan.model.anatomy import (
     Pointwise,
     Stream,
     Sublayer,
+    identity_memo,
 )
 from parplan.model.options import (
     ArchOptions,
@@ -306,15 +307,19 @@ BUILDERS: dict[str, Callable[[Ctx, str], BlockAnatomy]] = {
 }
 
 
-def block_anatomy(
-    model: ModelSpec, block_type: str, opts: ArchOptions | None = None, *, pre_only: bool = False
-) -> BlockAnatomy:
+@identity_memo
+def block_anatomy(model: ModelSpec, block_type: str, *, pre_only: bool = False) -> BlockAnatomy:
     """The operators of one block of `block_type` (pre_only: an MM-DiT block whose text stream
-    stops after QKV, the last block of SD3 and Mochi)."""
-    opts = opts or arch_options(model)
+    stops after QKV, the last block of SD3 and Mochi). Built once per model object."""
+    opts = arch_options(model)
     c = Ctx(model=model, opts=opts, dm=dims(model, opts))
     if block_type == "mmdit":
         return mmdit_block(c, block_type, pre_only=pre_only)
     if block_type == "full" and is_parallel_full(model, opts):
         return parallel_block(c, block_type)
     return BUILDERS[block_type](c, block_type)
+
+
+def clear_cache() -> None:
+    """Forget built anatomies (after changing `BUILDERS`)."""
+    block_anatomy.cache_clear()  # type: ignore[attr-defined]

@@ -122,8 +122,8 @@ def pre_only_flops_adjustment(model: ModelSpec, geo: TokenGeometry, opts: ArchOp
     """The last mmdit block of SD3/Mochi skips the text out-proj and FFN: negative FLOPs."""
     if not has_pre_only_block(model, opts):
         return 0.0
-    pre_only = block_anatomy(model, "mmdit", opts, pre_only=True)
-    return gemm_flops(pre_only, geo) - gemm_flops(block_anatomy(model, "mmdit", opts), geo)
+    pre_only = block_anatomy(model, "mmdit", pre_only=True)
+    return gemm_flops(pre_only, geo) - gemm_flops(block_anatomy(model, "mmdit"), geo)
 
 
 # ----------------------------------------------------------------------- embedders
@@ -202,7 +202,7 @@ def model_cost(
     """Per-sample forward/training FLOPs and parameters of `model` on `geometry`."""
     opts = arch_options(model)
     dm = dims(model, opts)
-    anatomies = {t: block_anatomy(model, t, opts) for t in dict.fromkeys(g.type for g in model.blocks)}
+    anatomies = {t: block_anatomy(model, t) for t in dict.fromkeys(g.type for g in model.blocks)}
     blocks = [
         block_cost(model=model, index=i, geo=geometry, opts=opts, anatomy=anatomies[g.type])
         for i, g in enumerate(model.blocks)

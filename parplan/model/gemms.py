@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.model.anatomy import BlockAnatomy, Linear, Stream, TpRole, stream_rows
+from parplan.model.anatomy import (
+    BlockAnatomy,
+    Linear,
+    Stream,
+    TpRole,
+    identity_memo,
+    stream_rows,
+)
 from parplan.model.geometry import TokenGeometry
 from parplan.specs import ceil_div
 
@@ -76,6 +83,7 @@ def backward_shapes(shape: GemmShape) -> tuple[GemmShape, GemmShape]:
     return dgrad, wgrad
 
 
+@identity_memo
 def token_macs(block: BlockAnatomy) -> tuple[int, int, int]:
     """Per-token MACs of the linears on the block's token rows: (one self-attention's Q, K and
     V outputs, the column-parallel ones, all). Per-sample modulation and text-row projections are left

@@ -38,9 +38,9 @@ def timestep_embedder(*, freq: int, width: int) -> int:
 # ------------------------------------------------------------------------- blocks
 
 
-def block_params(model: ModelSpec, block_type: str, opts: ArchOptions | None = None) -> ParamSplit:
+def block_params(model: ModelSpec, block_type: str) -> ParamSplit:
     """Trainable parameters of one block of `block_type`, from its anatomy."""
-    return param_split(block_anatomy(model, block_type, opts))
+    return param_split(block_anatomy(model, block_type))
 
 
 def has_pre_only_block(model: ModelSpec, opts: ArchOptions) -> bool:
@@ -53,8 +53,8 @@ def block_params_adjustment(model: ModelSpec, opts: ArchOptions | None = None) -
     opts = opts or arch_options(model)
     if not has_pre_only_block(model, opts):
         return 0
-    pre_only = block_anatomy(model, "mmdit", opts, pre_only=True)
-    return param_split(pre_only).total - block_params(model, "mmdit", opts).total
+    pre_only = block_anatomy(model, "mmdit", pre_only=True)
+    return param_split(pre_only).total - block_params(model, "mmdit").total
 
 
 # ------------------------------------------------------------------------- embedders
@@ -132,5 +132,5 @@ def embed_params(model: ModelSpec, opts: ArchOptions | None = None) -> int:
 def param_count(model: ModelSpec) -> int:
     """Total trainable parameters of `model`."""
     opts = arch_options(model)
-    blocks = sum(g.count * block_params(model, g.type, opts).total for g in model.blocks)
+    blocks = sum(g.count * block_params(model, g.type).total for g in model.blocks)
     return blocks + block_params_adjustment(model, opts) + embed_params(model, opts)

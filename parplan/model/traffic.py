@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.model.anatomy import BlockAnatomy, Dtype, Pointwise, Stream, stream_rows
+from parplan.model.anatomy import (
+    BlockAnatomy,
+    Dtype,
+    Pointwise,
+    Stream,
+    identity_memo,
+    stream_rows,
+)
 from parplan.model.geometry import TokenGeometry
 
 AUTOCAST_STREAM_BYTES = 4  # fp32 residual stream and norms under torch.autocast
@@ -43,6 +50,7 @@ class RowBytes(BaseModel):
     split: int = 0
 
 
+@identity_memo
 def pointwise_bytes(block: BlockAnatomy, *, element_bytes: int, unfused: bool) -> list[RowBytes]:
     """Per stream, in the order the streams first appear; `unfused`: the attention kernel is
     unfused (its heads-major output is copied back to tokens-major)."""
@@ -65,6 +73,7 @@ class SavedElements(BaseModel):
     attention_out: int  # part of `split` that selective recompute drops
 
 
+@identity_memo
 def saved_elements(block: BlockAnatomy, geo: TokenGeometry) -> SavedElements:
     """Linears keep their input (split when row-parallel), the attention core Q, K, V and its
     output, flagged pointwise ops what they read."""
