@@ -82,9 +82,9 @@ def pre_ops(c: Ctx, stream: Stream, width: int, *, norm: bool = True) -> tuple[P
     ops = []
     if norm:
         ops.append(_op("norm", "norm", stream, width, ("stream",), ("stream",), saves_input=True))
-    if norm and c.modulated:
-        ops += [_op("modulate_scale", "modulate", stream, width, ("stream",), ("stream",)),
-                _op("modulate_shift", "modulate", stream, width, ("stream",), ("stream",))]  # fmt: skip
+        if c.modulated:
+            ops += [_op(f"modulate_{x}", "modulate", stream, width, ("stream",), ("stream",))
+                    for x in ("scale", "shift")]  # fmt: skip
     return (*ops, _op("cast", "cast", stream, width, ("stream",), ("act",)))
 
 
