@@ -24,10 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "validate": BASE | {"specs", "model", "cluster", "cost"},
     "compare": BASE | {"specs", "model", "cluster", "cost"},
     "smoke": BASE | {"specs", "model", "cluster", "cost"},
+    "measure": BASE | {"specs", "model", "cluster", "cost"},
     "estimate": BASE | {"specs", "model", "cluster", "cost", "plan"},
     "train": BASE | {"specs", "model", "cluster", "cost", "plan", "smoke"},
     "commands": BASE | {"specs", "model", "cluster", "cost", "plan", "estimate", "validate",
-                        "compare", "smoke", "train"},  # fmt: skip
+                        "compare", "smoke", "measure", "train"},  # fmt: skip
     "cli": BASE | {"commands"},
     "__main__": {"cli"},
     "__init__": set(),

@@ -1,4 +1,5 @@
-"""Independent check of `kernels.elementwise.elementwise_bytes_per_token` for a DiT block.
+"""Independent check of the block anatomy's memory-bound ops (parplan/model/traffic.py) for a DiT
+block and a FLUX single-stream block, op kind by op kind.
 
 What is measured
 ----------------
@@ -87,13 +88,14 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
 from parplan.cost.kernels.elementwise import (  # noqa: E402
-    AUTOCAST_STREAM_BYTES,
     ELEMENTWISE_BWD_OVER_FWD,
     dit_eager_bytes,
     dit_fused_bytes,
     elementwise_bytes_per_token,
 )
 from parplan.cost.strategies.base import BlockShape  # noqa: E402
+from parplan.model.blocks import block_anatomy  # noqa: E402
+from parplan.model.traffic import op_bytes_per_row  # noqa: E402
 from parplan.specs import load_model  # noqa: E402
 
 B, N, D, HEADS = 2, 32, 64, 4
@@ -157,13 +159,39 @@ class DiTBlock(nn.Module):
         return x
 
 
+class SingleStreamBlock(nn.Module):
+    """black-forest-labs/flux src/flux/modules/layers.py SingleStreamBlock (HunyuanVideo's
+    MMSingleStreamBlock is the same), without qk-norm and RoPE: linear1 = [qkv, mlp] fused,
+    attention and GELU(mlp) concatenated into linear2, one modulation (shift, scale, gate)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.hidden_size, self.num_heads = hidden_size, num_heads
+        self.mlp_hidden_dim = int(hidden_size * mlp_ratio)
+        self.linear1 = nn.Linear(hidden_size, hidden_size * 3 + self.mlp_hidden_dim)
+        self.linear2 = nn.Linear(hidden_size + self.mlp_hidden_dim, hidden_size)
+        self.pre_norm = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.mlp_act = nn.GELU(approximate="tanh")
+        self.modulation = nn.Linear(hidden_size, 3 * hidden_size)
+
+    def forward(self, x, c):
+        shift, scale, gate = self.modulation(F.silu(c)).unsqueeze(1).chunk(3, dim=-1)
+        x_mod = (1 + scale) * self.pre_norm(x) + shift
+        qkv, mlp = torch.split(self.linear1(x_mod), [3 * self.hidden_size, self.mlp_hidden_dim], -1)
+        b, n, _ = qkv.shape
+        q, k, v = qkv.reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, -1)
+        output = self.linear2(torch.cat((attn, self.mlp_act(mlp)), 2))
+        return x + gate * output
+
+
 # ----------------------------------------------------------------------- the counter
 
 MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "linear", "matmul", "addbmm"}
 ATTENTION_MARKERS = ("attention", "sdpa", "flash")
 FRESH_VIEW_OPS = {"_unsafe_view"}  # returns a view, schema has no alias annotation
 CATEGORIES = ("layernorm", "modulate", "gemm_input_cast", "gate", "residual_add",
-              "layout_copy", "gelu")  # fmt: skip
+              "layout_copy", "gelu", "concat")  # fmt: skip
 
 
 def _tensors(tree) -> list[torch.Tensor]:
@@ -261,6 +289,8 @@ class _TrafficCounter(TorchDispatchMode):
             return "gemm_input_cast"
         if name == "gelu":
             return "gelu"
+        if name == "cat":
+            return "concat"
         if name in ("clone", "copy_", "contiguous", "_reshape_copy"):
             self.layout_copy_src_strides += [t.stride() for t in ins]
             return "layout_copy"
@@ -275,9 +305,9 @@ class _TrafficCounter(TorchDispatchMode):
         return "layout_copy"  # unreachable in a clean run; `other` makes the test fail
 
 
-def measure(backend: SDPBackend | None = None) -> _TrafficCounter:
+def measure(backend: SDPBackend | None = None, block_class: type = DiTBlock) -> _TrafficCounter:
     torch.manual_seed(0)
-    block = DiTBlock(D, HEADS)
+    block = block_class(D, HEADS)
     x = torch.randn(B, N, D)  # fp32 residual stream, as after DiT's x_embedder + pos_embed
     c = torch.randn(B, D)  # fp32 conditioning (t_embedder + y_embedder)
     region = _AttentionRegion()
@@ -321,25 +351,34 @@ RULE = {
     "residual_add": 2 * (F32 * D + E * D + F32 * D),  # fp32 x + bf16 branch -> fp32
     "layout_copy": 0,  # fused SDPA output is already tokens-major
     "gelu": E * FFN + E * FFN,  # r+w bf16 FC1 output
+    "concat": 0,
 }
 LN_STATS = 2 * 2 * F32  # two LayerNorms x (mean, rstd) fp32 per row
 
 
-def model_breakdown(d: int, e: int, ffn: int, *, unfused: bool = False) -> dict[str, int]:
-    """The terms of `elementwise_bytes_per_token` for this block, as its docstring names them."""
-    s = max(e, AUTOCAST_STREAM_BYTES)
-    return {
-        "layernorm": 2 * 2 * d * s,
-        "modulate": 2 * 4 * d * s,
-        "gemm_input_cast": 2 * (AUTOCAST_STREAM_BYTES + e) * d,
-        "gate": 2 * 2 * d * e,
-        "residual_add": 2 * (2 * s + e) * d,
-        "layout_copy": 2 * d * e if unfused else 0,
-        "gelu": 2 * ffn * e,
-    }
+KIND_OF_CATEGORY = {"layernorm": "norm", "modulate": "modulate", "gemm_input_cast": "cast",
+                    "gate": "gate", "residual_add": "residual", "layout_copy": "copy",
+                    "gelu": "activation", "concat": "copy"}  # fmt: skip
+
+
+def anatomy_breakdown(model: dict, *, unfused: bool = False, categories=CATEGORIES) -> dict:
+    """Bytes per token by category from the anatomy's pointwise ops of the model's first block."""
+    spec = load_model({"name": "ref", "family": "dit", "heads": HEADS, **model})
+    anatomy = block_anatomy(spec, spec.blocks[0].type)
+    ops = [op for op in anatomy.pointwise() if unfused or not op.unfused_only]
+    out = dict.fromkeys(categories, 0)
+    for op in ops:
+        category = next(c for c in categories if KIND_OF_CATEGORY[c] == op.kind
+                        and (op.name == "concat") == (c == "concat"))  # fmt: skip
+        out[category] += op_bytes_per_row(op, E)
+    return out
+
+
+DIT_BLOCK = {"hidden": D, "blocks": [{"type": "full", "count": 1}]}
 
 
 def _model():
+    """A one-block DiT spec of this file's sizes and its BlockShape (the fused-stack checks)."""
     spec = load_model({
         "name": "dit-ref-block", "family": "dit", "hidden": D, "heads": HEADS,
         "blocks": [{"type": "full", "count": 1}], "cross_attention": False,
@@ -369,7 +408,7 @@ def _per_token(counter: _TrafficCounter) -> dict[str, float]:
 def _report(title: str, measured: dict[str, float], model: dict[str, int]) -> None:
     print(f"\n{title}  (bytes per token, forward, d={D}, e={E})")
     print(f"  {'category':<16}{'measured':>10}{'model':>10}{'diff':>8}")
-    for k in CATEGORIES:
+    for k in model:
         print(f"  {k:<16}{measured[k]:>10.0f}{model[k]:>10}{model[k] - measured[k]:>8.0f}")
     mt, ot = sum(measured.values()), sum(model.values())
     print(f"  {'total':<16}{mt:>10.0f}{ot:>10}{ot - mt:>8.0f}  model/measured = {ot / mt:.4f}")
@@ -415,36 +454,29 @@ def test_transpose_copy_appears_only_with_unfused_sdpa():
     }
 
 
-def test_model_breakdown_is_the_function():
-    """The per-category split used below adds up to what the cost model returns."""
-    spec, shape = _model()
-    whole, split = _bytes(spec, shape)
-    parts = model_breakdown(D, E, spec.ffn)
-    assert whole + split == sum(parts.values())
-    assert split == parts["layout_copy"] + parts["gelu"]
+def test_anatomy_ops_follow_the_autocast_rules():
+    """The anatomy's DiT block moves, kind by kind, what the autocast rules above give."""
+    assert anatomy_breakdown(DIT_BLOCK) == RULE
+    unfused = anatomy_breakdown(DIT_BLOCK, unfused=True)
+    assert unfused == RULE | {"layout_copy": 2 * D * E}
 
 
 @pytest.mark.parametrize("backend", [None, SDPBackend.MATH])
 def test_model_total_equals_measured(backend) -> None:
-    """The cost model's bytes per token equal the measured token-wide traffic, with the fused
-    SDPA (the model's `attention: flash`) and with the math backend (`attention: unfused`)."""
-    spec, shape = _model()
-    kind = "flash2" if backend is None else "unfused"
-    model_total = sum(_bytes(spec, shape, kind))
+    """The anatomy's bytes per token equal the measured token-wide traffic, with the fused
+    SDPA (`attention: flash2`) and with the math backend (`attention: unfused`)."""
+    model = anatomy_breakdown(DIT_BLOCK, unfused=backend is not None)
     counter = measure(backend)
     measured = _per_token(counter)
-    _report(f"SDPA backend {backend or 'default (fused)'} vs model attention={kind}", measured,
-            model_breakdown(D, E, spec.ffn, unfused=backend is not None))  # fmt: skip
-    total = sum(measured.values())
+    _report(f"SDPA backend {backend or 'default (fused)'} vs the anatomy", measured, model)
     print(f"  LayerNorm mean/rstd (not modelled): {counter.token_scalars / (B * N):.0f} B/token; "
           f"(B,1,d) operands at N={N}: {counter.per_sample / (B * N):.0f} B/token (falls as 1/N)")  # fmt: skip
-    assert model_total == pytest.approx(total, rel=1e-12)
+    assert sum(model.values()) == pytest.approx(sum(measured.values()), rel=1e-12)
 
 
 def test_model_backend_independent_terms_match():
     """Category by category, leaving out the SDPA-layout-dependent transpose copy."""
-    spec, _ = _model()
-    model = model_breakdown(D, E, spec.ffn)
+    model = anatomy_breakdown(DIT_BLOCK)
     measured = _per_token(measure())
     wrong = {
         k: (measured[k], model[k])
@@ -452,6 +484,20 @@ def test_model_backend_independent_terms_match():
         if k != "layout_copy" and measured[k] != model[k]
     }
     assert wrong == {}, f"(measured, model) bytes per token: {wrong}"
+
+
+def test_single_stream_block_matches_its_anatomy():
+    """A FLUX single-stream block (`parallel_full_blocks`) runs one modulated norm, one gate and
+    one residual, plus the concat copy into linear2: measured kind by kind, as the anatomy says
+    (half the norm/modulate/cast/gate/residual bytes of a DiT block, plus r+w (d + f) at e)."""
+    model = anatomy_breakdown({**DIT_BLOCK, "extras": {"parallel_full_blocks": True}})
+    counter = measure(block_class=SingleStreamBlock)
+    measured = _per_token(counter)
+    _report("FLUX single-stream block vs the anatomy", measured, model)
+    assert counter.other == []
+    assert measured == model
+    assert model["concat"] == 2 * (D + FFN) * E
+    assert model["layernorm"] == RULE["layernorm"] // 2
 
 
 def test_backward_traffic_is_close_to_the_models_factor():

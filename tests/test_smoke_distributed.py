@@ -37,7 +37,7 @@ def _params(strategy: dict) -> int:
     model = build_model(Cfg(**TINY))
     tp = strategy.get("tp", 1)
     return sum(
-        p.numel() // (tp if tp_shard_dim(name) is not None else 1)
+        p.numel() // (tp if tp_shard_dim(model, name) is not None else 1)
         for name, p in model.named_parameters()
     )
 

@@ -15,7 +15,7 @@ import pytest
 from parplan.cluster.collectives import NCCL_NIC_EFFICIENCY, estimate_collective
 from parplan.cluster.comm_model import CommModel
 from parplan.cluster.topology import Topology
-from parplan.cost.block import _gemm_widths, block_calls, block_shape, resolve
+from parplan.cost.block import block_calls, block_shape, resolve
 from parplan.cost.gemm_shapes import block_linears
 from parplan.cost.step import predict
 from parplan.cost.step_calls import step_collectives
@@ -131,17 +131,18 @@ def test_deepspeed_gathers_per_submodule_above_the_persistence_threshold():
     assert zero3_gathers_per_block(impl="fsdp", weight_elements=widths) == 1
 
 
-@pytest.mark.parametrize("preset", ["dit-xl-2", "open-sora-1.2", "wan2.1-14b", "hunyuanvideo"])
-def test_linear_list_matches_the_cost_models_gemm_widths(preset):
-    """block_linears and cost/block.py's _gemm_widths describe the same token-row GEMMs."""
+@pytest.mark.parametrize("preset", ["dit-xl-2", "open-sora-1.2", "wan2.1-14b"])
+def test_linear_list_matches_the_block_anatomy(preset):
+    """block_linears and the block anatomy (model/gemms.py token_macs) describe the same
+    token-row GEMMs."""
+    from parplan.model.blocks import block_anatomy
+    from parplan.model.gemms import token_macs
+
     model = load_model(preset)
     for group in model.blocks:
-        if group.type == "mmdit":
-            continue  # _gemm_widths runs one weight set over the joint rows
-        selfs = 2 if group.type == "spatial_temporal" else 1
-        token_macs = sum(x.weight_elements for x in block_linears(model, group.type)
-                         if x.rows == "tokens")  # fmt: skip
-        assert token_macs == _gemm_widths(model, selfs).total
+        tokens = sum(x.weight_elements for x in block_linears(model, group.type)
+                     if x.rows == "tokens")  # fmt: skip
+        assert tokens == token_macs(block_anatomy(model, group.type))[2]
 
 
 # ------------------------------------------------------------------------ latency wall

@@ -30,8 +30,11 @@ from parplan.cost.strategies.ulysses import ulysses_calls
 from parplan.cost.strategies.usp import usp_calls
 from parplan.cost.strategies.zero_impl import effective_zero, zero3_gathers_per_block
 from parplan.errors import SpecError
+from parplan.model.anatomy import stream_rows
 from parplan.model.flops import BlockCost, ModelCost, model_cost
+from parplan.model.gemms import gemm_shapes, token_macs
 from parplan.model.geometry import TokenGeometry, token_geometry
+from parplan.model.traffic import pointwise_bytes
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
@@ -133,7 +136,7 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         flops=gemm_flops,
         bytes_moved=weight_bytes + gemm_flops * e / shape.hidden,
         kernels=shape.sublayers * 2,
-        utilization=_gemm_utilization(inp, shape, device),
+        utilization=_gemm_utilization(inp, block, device),
     )
     per_gpu = Split(micro_batch=b, gpus=split, ring=s.ring_degree, element_bytes=e)
     # cross-attention keys (text) are whole on every rank: one kernel, no ring steps
@@ -143,82 +146,55 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
         for a in block.attention
     }
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
-    stream, act = elementwise_bytes_per_token(
-        inp.model, element_bytes=e, self_attentions=shape.self_attentions,
-        cross_attention=shape.cross_attention, attention=s.stack.attention,
-        fused=s.stack.elementwise == "fused",
-    )  # fmt: skip
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
-    elem_bytes = (stream / rep_div + act / split) * shape.rows * b  # FFN activation: TP-split
     elementwise_s = device.memory_bound_s(
-        bytes_moved=elem_bytes, kernels=KERNELS_PER_SUBLAYER[s.stack.elementwise] * shape.sublayers
+        bytes_moved=_elementwise_bytes(inp, block, shape, rep_div=rep_div, split=split),
+        kernels=KERNELS_PER_SUBLAYER[s.stack.elementwise] * shape.sublayers,
     )
+    qkv_macs, column_macs, token_macs_total = token_macs(block.anatomy)
     return ComputeParts(
         gemm_s=gemm_s,
         attention_s=sum(t.fwd_s for t in attention.values()),
         attention_bwd_s=sum(t.bwd_s for t in attention.values()),
         self_attention_s=self_attention_s,
         elementwise_s=elementwise_s,
-        qkv_gemm_s=gemm_s * _qkv_share(inp.model, shape.self_attentions),
-        column_gemm_share=_column_share(inp.model, shape.self_attentions),
+        qkv_gemm_s=gemm_s * (qkv_macs / token_macs_total),
+        column_gemm_share=column_macs / token_macs_total,
     )
 
 
-class _GemmWidths(BaseModel):
-    """Per-token MACs of a block's linear layers, by Megatron TP role."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    qkv: int  # one self-attention's QKV projection (column-parallel)
-    column: int  # all column-parallel layers: QKV(s), cross Q, FC1 (+ gate)
-    total: int
-
-
-def _gemm_widths(model: ModelSpec, self_attentions: int) -> _GemmWidths:
-    """From the widths (spatial_temporal blocks hold two self-attentions; cross-attention's text
-    K/V projections run on the text rows and are left out)."""
-    h, kv = model.hidden, model.n_kv_heads * model.d_head
-    qkv = h * (h + 2 * kv)
-    fc_in = (2 if model.mlp == "swiglu" else 1) * h * model.ffn
-    cross = h * h if model.cross_attention else 0  # cross Q (column) and out-proj (row)
-    column = self_attentions * qkv + fc_in + cross
-    row = self_attentions * h * h + h * model.ffn + cross
-    return _GemmWidths(qkv=qkv, column=column, total=column + row)
-
-
-def _gemm_layers(model: ModelSpec, self_attentions: int) -> list[tuple[int, int, bool]]:
-    """(in, out, column-parallel) of the block's token GEMMs, as in _gemm_widths."""
-    h, kv = model.hidden, model.n_kv_heads * model.d_head
-    fc_in = (2 if model.mlp == "swiglu" else 1) * model.ffn
-    layers = [(h, h + 2 * kv, True), (h, h, False)] * self_attentions
-    layers += [(h, fc_in, True), (model.ffn, h, False)]
-    if model.cross_attention:
-        layers += [(h, h, True), (h, h, False)]
-    return layers
-
-
-def _gemm_utilization(inp: Inputs, shape: BlockShape, device: Device) -> float:
-    """FLOP-weighted tile/wave utilization (kernels/gemm.py) of the block's GEMMs on one GPU:
-    M = tokens per GPU, N (column-parallel) or K (row-parallel) split by TP."""
+def _gemm_utilization(inp: Inputs, block: BlockCost, device: Device) -> float:
+    """FLOP-weighted tile/wave utilization (kernels/gemm.py) of the block's GEMMs on one GPU
+    (model/gemms.py: the anatomy's shapes under this TP/SP split; each with its dgrad and wgrad)."""
     s = inp.strategy
-    rows = s.micro_batch * shape.rows // s.sp
-    flops = time = 0.0
-    for d_in, d_out, column in _gemm_layers(inp.model, shape.self_attentions):
-        n, k = (d_out // s.tp, d_in) if column else (d_out, d_in // s.tp)
-        flops += n * k
-        time += n * k / training_utilization(m=rows, n=n, k=k, sms=device.sms)
-    return flops / time
+    shapes = gemm_shapes(block.anatomy, inp.geometry, micro_batch=s.micro_batch, tp=s.tp,
+                         sp=s.sp, sp_method=s.sp_method)  # fmt: skip
+    flops = sum(g.flops for g in shapes)
+    time = sum(g.flops / training_utilization(m=g.m, n=g.n, k=g.k, sms=device.sms) for g in shapes)
+    return flops / time if time else 1.0
 
 
-def _qkv_share(model: ModelSpec, self_attentions: int) -> float:
-    """Fraction of a block's GEMM FLOPs in one self-attention's QKV projection."""
-    w = _gemm_widths(model, self_attentions)
-    return w.qkv / w.total
-
-
-def _column_share(model: ModelSpec, self_attentions: int) -> float:
-    w = _gemm_widths(model, self_attentions)
-    return w.column / w.total
+def _elementwise_bytes(
+    inp: Inputs, block: BlockCost, shape: BlockShape, *, rep_div: int, split: int
+) -> float:
+    """Forward memory-bound bytes of one block on one GPU: the residual stream, norms and casts
+    are whole on every TP rank without Megatron-SP, the head-split copies and the FFN activation
+    split by TP; everything split by SP. Eager DiT blocks: their anatomy's pointwise ops
+    (parplan/model/traffic.py); fused kernels and GPT blocks: kernels/elementwise.py."""
+    s, b, e = inp.strategy, inp.strategy.micro_batch, inp.layout.element_bytes
+    unfused = s.stack.attention == "unfused"
+    if s.stack.elementwise == "eager" and inp.model.family == "dit":
+        by_rows: dict[int, list[int]] = {}
+        for r in pointwise_bytes(block.anatomy, element_bytes=e, unfused=unfused):
+            acc = by_rows.setdefault(stream_rows(r.stream, inp.geometry), [0, 0])
+            acc[0], acc[1] = acc[0] + r.whole, acc[1] + r.split
+        return sum((whole / rep_div + part / split) * rows * b for rows, (whole, part) in by_rows.items())
+    whole, part = elementwise_bytes_per_token(
+        inp.model, element_bytes=e, self_attentions=shape.self_attentions,
+        cross_attention=shape.cross_attention, attention=s.stack.attention,
+        fused=s.stack.elementwise == "fused",
+    )  # fmt: skip
+    return (whole / rep_div + part / split) * shape.rows * b
 
 
 def block_calls(

@@ -61,16 +61,13 @@ def memory_breakdown(inp: Inputs, blocks: list[BlockResult]) -> MemoryBreakdown:
 
 def block_activation_bytes(inp: Inputs, shape: BlockShape, ckpt: str) -> tuple[float, float]:
     """(kept for backward, live during this block's backward) bytes of one block on one GPU."""
-    s, m = inp.strategy, inp.model
+    s = inp.strategy
+    block = next(b for b in inp.cost.blocks if b.block_type == shape.block_type)
     terms = activation_terms(
-        x_bytes=shape.x_bytes,
-        x_kv_bytes=shape.x_kv_bytes,
-        text_kv_bytes=2 * shape.text_bytes,
-        self_attentions=shape.self_attentions,
-        cross_attention=shape.cross_attention,
-        ffn_ratio=m.ffn / m.hidden,
-        ffn_matrices=3 if m.mlp == "swiglu" else 2,
-        adaln=m.family == "dit",
+        saved=block.activations,
+        micro_batch=shape.micro_batch,
+        element_bytes=shape.element_bytes,
+        input_bytes=shape.x_bytes,
         scores_bytes=_scores_bytes(s.stack, shape),
     )
     kept = kept_activation_bytes(terms, ckpt=ckpt, tp=s.tp, sp=s.sp, megatron_sp=s.megatron_sp)

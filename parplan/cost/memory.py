@@ -4,14 +4,18 @@ Model states (Rajbhandari et al. 2020, ZeRO §3): mixed precision keeps 2 (weigh
 + 12 (fp32 master, Adam m and v) bytes per parameter; fp32 training 4 + 4 + 8. ZeRO-1 shards the
 optimizer states, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the dp×sp group.
 
-Activations (Korthikanti et al. 2022, arXiv 2205.05198 §4, Table 2) are counted per sublayer in
-units of X = b·s·h·e, with flash attention (no s² score matrix; an unfused kernel adds Korthikanti's 5as²b, or
-as²b·e without dropout, split by TP and SP and dropped by selective recompute):
-* replicated under plain TP (split by TP only with Megatron-SP): the norm input, the modulated /
-  normalised GEMM input and the gated branch output: 3X per sublayer for adaLN DiT blocks, 2X
-  for GPT blocks (LayerNorm input and output);
+Activations (Korthikanti et al. 2022, arXiv 2205.05198 §4, Table 2) are what the block's anatomy
+says its ops keep for backward (parplan/model/traffic.py `saved_elements`), at the activation
+precision, with flash attention (no s² score matrix; an unfused kernel adds Korthikanti's
+5as²b, or as²b·e without dropout, split by TP and SP and dropped by selective recompute). In
+units of X = b·s·h·e:
+* whole on every TP rank under plain TP (split by TP only with Megatron-SP): each norm's input,
+  each sublayer's GEMM input and each adaLN gate's branch output: 3X per modulated DiT sublayer,
+  2X per GPT sublayer (LayerNorm input and output), 1X for a PixArt-style cross-attention
+  (no norm, no gate: its query projection's input);
 * split by TP: Q, K, V and the attention output (2X + 2X_kv) per self-attention; Q, O and the
-  text K/V per cross-attention; the FFN intermediate(s) (2 or 3 for SwiGLU) × ffn/h · X.
+  text K/V per cross-attention; the FFN activation's input and FC2's input, (2 or 3 for
+  SwiGLU) × ffn/h · X.
 Everything is split by the SP degree. Checkpoint modes: `none` keeps all of it; `selective`
 recomputes the attention core, so the attention output is not kept; `full` keeps only the block
 input and recomputes the rest. During a block's backward one block's worth of activation-sized
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.model.traffic import SavedElements
 from parplan.specs import GIB
 
 STATE_BYTES_PER_PARAM = {  # (weights, grads, optimizer states)
@@ -64,29 +69,18 @@ class ActivationTerms(BaseModel):
 
 
 def activation_terms(
-    *,
-    x_bytes: float,
-    x_kv_bytes: float,
-    text_kv_bytes: float,
-    self_attentions: int,
-    cross_attention: bool,
-    ffn_ratio: float,
-    ffn_matrices: int,
-    adaln: bool,
+    *, saved: SavedElements, micro_batch: int, element_bytes: int, input_bytes: float,
     scores_bytes: float = 0.0,
-) -> ActivationTerms:
-    per_sublayer = 3 if adaln else 2
-    sublayers = self_attentions + int(cross_attention) + 1
-    attn_out = x_bytes * (self_attentions + int(cross_attention))
-    sharded = self_attentions * (x_bytes + 2 * x_kv_bytes)  # Q, K, V
-    sharded += int(cross_attention) * (x_bytes + text_kv_bytes)  # cross Q, text K/V
-    sharded += attn_out + ffn_matrices * ffn_ratio * x_bytes  # FFN intermediates
+) -> ActivationTerms:  # fmt: skip
+    """One block's saved activations (its anatomy's, parplan/model/traffic.py) in bytes for one
+    micro-batch, at the activation precision."""
+    unit = micro_batch * element_bytes
     return ActivationTerms(
-        replicated_bytes=per_sublayer * sublayers * x_bytes,
-        sharded_bytes=sharded + scores_bytes,
-        attention_out_bytes=attn_out,
+        replicated_bytes=float(saved.whole * unit),
+        sharded_bytes=float(saved.split * unit) + scores_bytes,
+        attention_out_bytes=float(saved.attention_out * unit),
         scores_bytes=scores_bytes,
-        input_bytes=x_bytes,
+        input_bytes=input_bytes,
     )
 
 

@@ -1,7 +1,8 @@
 """True forward FLOPs (multiply-add = 2 FLOP) of a DiT-family model, per block type, per sample.
 
 The cost model, memory model and smoke runs all read `model_cost`: one `BlockCost` per entry of
-`model.blocks` (same order, `blocks[i]` <-> `model.blocks[i]`), plus the embedders.
+`model.blocks` (same order, `blocks[i]` <-> `model.blocks[i]`), derived from the block's anatomy
+(parplan/model/blocks.py), plus the embedders (counted here).
 Sources: DESIGN.md "Cost model essentials"; model_notes.md §4 (per-block MAC table; DiT Table 4
 reproduction `G = L(12d²N + 2N²d + 6d²) + NCp²d + 256d + d² + 2d² + Nd p² C_out` MACs);
 Narayanan et al. 2021 (arXiv 2104.04473) eq. 3 for GPT blocks and the vocabulary head.
@@ -10,24 +11,31 @@ Narayanan et al. 2021 (arXiv 2104.04473) eq. 3 for GPT blocks and the vocabulary
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parplan.model.anatomy import (
+    AttentionShape,
+    BlockAnatomy,
+    attention_shapes,
+    gemm_flops,
+    gemm_rows,
+    param_split,
+)
+from parplan.model.blocks import block_anatomy
 from parplan.model.geometry import TokenGeometry, effective_vae, token_geometry
+from parplan.model.options import ArchOptions, Dims, arch_options, dims
 from parplan.model.params import (
-    ArchOptions,
-    Dims,
-    arch_options,
-    block_params,
     block_params_adjustment,
     caption_kind,
-    dims,
     embed_params,
-    is_parallel_full,
+    has_pre_only_block,
     param_count,
 )
+from parplan.model.traffic import SavedElements, saved_elements
 from parplan.specs import ModelSpec, WorkloadSpec
+
+__all__ = ["AttentionShape", "BlockCost", "ModelCost", "model_cost", "model_summary"]
 
 # SD-VAE f8 encoder (block_out_channels 128/256/512/512, 2 ResNets per level, mid attention):
 # ~2.1e6 MAC = 4.2e6 FLOP per pixel per frame. Collector's own count, unverified
@@ -40,43 +48,20 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class AttentionShape(_Record):
-    """One attention call in one block, per sample."""
-
-    kind: Literal["self", "cross", "joint"]
-    sequences: int  # independent attention problems per sample (latent frames for spatial)
-    q_len: int
-    kv_len: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    causal: bool = False
-
-    @property
-    def score_elements(self) -> int:
-        """Entries of the s x s score matrices per sample (all of them: an unfused kernel
-        computes the masked half of a causal matrix too)."""
-        return self.sequences * self.q_len * self.kv_len * self.heads
-
-    @property
-    def flops(self) -> float:
-        """QK^T and AV: 2 matmuls x 2 FLOP per MAC (DESIGN.md); causal halves the work."""
-        full = 4.0 * self.sequences * self.q_len * self.kv_len * self.heads * self.head_dim
-        return full / 2 if self.causal else full
-
-
 class BlockCost(_Record):
-    """One block of a block group, per sample, forward."""
+    """One block of a block group, per sample, forward; `anatomy` is what it was derived from."""
 
     block_type: str
     count: int
     gemm_flops: float  # all linear layers incl. modulation and cross-attn projections
-    gemm_rows: int  # tokens through the main GEMMs (N, or N+M for joint blocks)
+    gemm_rows: int  # tokens through the QKV projections (N, or N+M for joint blocks)
     attention: list[AttentionShape]
     attention_flops: float
     params: int
     params_tp_sharded: int
     params_replicated: int
+    activations: SavedElements  # kept for backward, per sample
+    anatomy: BlockAnatomy
 
     @property
     def forward_flops(self) -> float:
@@ -102,54 +87,12 @@ class ModelCost(_Record):
         return total + self.block_flops_adjustment
 
 
-# ----------------------------------------------------------------------- GEMM pieces
-
-
-def qkvo_flops(*, rows: int, width: int, dm: Dims, kv_rows: int | None = None) -> float:
-    """q (H heads), k/v (KV heads, on kv_rows), out-proj: 2 FLOP per MAC."""
-    q_out, kv_out = dm.heads * dm.head_dim, dm.kv_heads * dm.head_dim
-    kv_rows = rows if kv_rows is None else kv_rows
-    return 2.0 * (rows * width * q_out * 2 + kv_rows * width * 2 * kv_out)
-
-
-def mlp_flops(*, rows: int, width: int, ffn: int, swiglu: bool) -> float:
-    """GELU: 2 matrices; SwiGLU: 3 (DESIGN.md)."""
-    return 2.0 * rows * width * ffn * (3 if swiglu else 2)
-
-
-def cross_flops(*, rows: int, text_tokens: int, dm: Dims) -> float:
-    """q and out-proj on N rows; k, v on the M text rows (width d, already projected)."""
-    q_out = dm.heads * dm.head_dim
-    return 2.0 * (2 * rows * dm.d * q_out + 2 * text_tokens * dm.d * q_out)
-
-
-def modulation_flops(*, opts: ArchOptions, dm: Dims, width: int, chunks: int) -> float:
-    """Per-block adaLN Lin(mod_in, chunks*width): once per sample, not per token (DiT §3)."""
-    return 2.0 * dm.mod_in * chunks * width if opts.modulation == "per_block" else 0.0
-
-
-# ----------------------------------------------------------------------- attention shapes
-
-
-def _self_shape(
-    *, kind: str, sequences: int, length: int, dm: Dims, causal: bool = False
-) -> AttentionShape:
-    return AttentionShape(
-        kind=kind, sequences=sequences, q_len=length, kv_len=length, heads=dm.heads,
-        kv_heads=dm.kv_heads, head_dim=dm.head_dim, causal=causal,
-    )  # fmt: skip
-
-
-def _cross_shape(geo: TokenGeometry, dm: Dims) -> AttentionShape:
-    return AttentionShape(
-        kind="cross", sequences=1, q_len=geo.tokens, kv_len=geo.text_tokens, heads=dm.heads,
-        kv_heads=dm.heads, head_dim=dm.head_dim,
-    )  # fmt: skip
+# ----------------------------------------------------------------------- blocks
 
 
 def _sparse(shape: AttentionShape, k: int) -> AttentionShape:
     """Skiparse (Open-Sora-Plan v1.3 report): k groups of N/k tokens attend within a group."""
-    if k <= 1:
+    if k <= 1 or shape.kind == "cross":
         return shape
     length = -(-shape.q_len // k)
     return shape.model_copy(
@@ -157,91 +100,30 @@ def _sparse(shape: AttentionShape, k: int) -> AttentionShape:
     )
 
 
-def self_attention_shapes(block_type: str, geo: TokenGeometry, dm: Dims) -> list[AttentionShape]:
-    """full: all tokens (N, or N+M joint); spatial: within a frame; temporal: across frames."""
-    if block_type == "spatial":
-        return [_self_shape(kind="self", sequences=geo.frames, length=geo.tokens_per_frame, dm=dm)]
-    if block_type == "temporal":
-        return [_self_shape(kind="self", sequences=geo.tokens_per_frame, length=geo.frames, dm=dm)]
-    if block_type == "spatial_temporal":
-        return self_attention_shapes("spatial", geo, dm) + self_attention_shapes(
-            "temporal", geo, dm
-        )
-    if block_type == "causal":
-        return [_self_shape(kind="self", sequences=1, length=geo.tokens, dm=dm, causal=True)]
-    kind = "joint" if geo.joint else "self"
-    return [_self_shape(kind=kind, sequences=1, length=geo.attention_tokens, dm=dm)]
-
-
-# ----------------------------------------------------------------------- blocks
-
-
-def _standard_gemm(
-    block_type: str, geo: TokenGeometry, dm: Dims, opts: ArchOptions, model: ModelSpec
-) -> float:
-    rows = geo.attention_tokens if block_type == "full" else geo.tokens
-    attentions = 2 if block_type == "spatial_temporal" else 1
-    gemm = attentions * qkvo_flops(rows=rows, width=dm.d, dm=dm)
-    gemm += mlp_flops(rows=rows, width=dm.d, ffn=dm.ffn, swiglu=dm.swiglu)
-    if model.cross_attention and geo.text_tokens and block_type != "causal":
-        gemm += cross_flops(rows=geo.tokens, text_tokens=geo.text_tokens, dm=dm)
-    chunks = opts.modulation_chunks
-    if block_type == "full" and is_parallel_full(model, opts):
-        chunks = opts.single_modulation_chunks
-    if block_type != "causal":
-        gemm += opts.modulation_linears * modulation_flops(
-            opts=opts, dm=dm, width=dm.d, chunks=chunks
-        )
-    return gemm
-
-
-def mmdit_gemm(geo: TokenGeometry, dm: Dims, opts: ArchOptions, *, pre_only: bool = False) -> float:
-    """Two streams with their own weights: image on N rows, text on M rows (model_notes §4)."""
-    image = qkvo_flops(rows=geo.tokens, width=dm.d, dm=dm)
-    image += mlp_flops(rows=geo.tokens, width=dm.d, ffn=dm.ffn, swiglu=dm.swiglu)
-    image += modulation_flops(opts=opts, dm=dm, width=dm.d, chunks=opts.modulation_chunks)
-    m, w = geo.text_tokens, dm.text_d
-    q_out, kv_out = dm.heads * dm.head_dim, dm.kv_heads * dm.head_dim
-    text = 2.0 * m * w * (q_out + 2 * kv_out)  # q, k, v of the text stream
-    if pre_only:
-        chunks = opts.context_pre_only_modulation_chunks
-        return image + text + modulation_flops(opts=opts, dm=dm, width=w, chunks=chunks)
-    text += 2.0 * m * q_out * w + mlp_flops(rows=m, width=w, ffn=dm.text_ffn, swiglu=dm.swiglu)
-    return image + text + modulation_flops(opts=opts, dm=dm, width=w, chunks=opts.modulation_chunks)
-
-
 def block_cost(
-    *, model: ModelSpec, index: int, geo: TokenGeometry, opts: ArchOptions, dm: Dims
+    *, model: ModelSpec, index: int, geo: TokenGeometry, opts: ArchOptions, anatomy: BlockAnatomy
 ) -> BlockCost:
-    group = model.blocks[index]
-    btype = group.type
-    cross = bool(model.cross_attention and geo.text_tokens and btype not in ("causal", "mmdit"))
-    if btype == "mmdit":
-        gemm, rows = mmdit_gemm(geo, dm, opts), geo.attention_tokens
-        shapes = [_self_shape(kind="joint", sequences=1, length=geo.attention_tokens, dm=dm)]
-    else:
-        gemm = _standard_gemm(btype, geo, dm, opts, model)
-        rows = geo.attention_tokens if btype == "full" else geo.tokens
-        shapes = self_attention_shapes(btype, geo, dm)
+    """FLOPs and parameters of one block group's block, from its anatomy; attention calls with
+    no keys (cross-attention without text tokens) are left out."""
+    shapes = [s for s in attention_shapes(anatomy, geo) if s.q_len and s.kv_len]
     if index in opts.attention_sparse_groups:
         shapes = [_sparse(s, opts.attention_sparse_k) for s in shapes]
-    if cross:
-        shapes.append(_cross_shape(geo, dm))
-    split = block_params(model, btype, opts)
+    split = param_split(anatomy)
     return BlockCost(
-        block_type=btype, count=group.count, gemm_flops=gemm, gemm_rows=rows, attention=shapes,
+        block_type=anatomy.block_type, count=model.blocks[index].count,
+        gemm_flops=gemm_flops(anatomy, geo), gemm_rows=gemm_rows(anatomy, geo), attention=shapes,
         attention_flops=sum(s.flops for s in shapes), params=split.total,
         params_tp_sharded=split.sharded, params_replicated=split.replicated,
+        activations=saved_elements(anatomy, geo), anatomy=anatomy,
     )  # fmt: skip
 
 
-def pre_only_flops_adjustment(
-    model: ModelSpec, geo: TokenGeometry, opts: ArchOptions, dm: Dims
-) -> float:
+def pre_only_flops_adjustment(model: ModelSpec, geo: TokenGeometry, opts: ArchOptions) -> float:
     """The last mmdit block of SD3/Mochi skips the text out-proj and FFN: negative FLOPs."""
-    if not opts.last_block_context_pre_only or not any(g.type == "mmdit" for g in model.blocks):
+    if not has_pre_only_block(model, opts):
         return 0.0
-    return mmdit_gemm(geo, dm, opts, pre_only=True) - mmdit_gemm(geo, dm, opts)
+    pre_only = block_anatomy(model, "mmdit", pre_only=True)
+    return gemm_flops(pre_only, geo) - gemm_flops(block_anatomy(model, "mmdit"), geo)
 
 
 # ----------------------------------------------------------------------- embedders
@@ -320,15 +202,16 @@ def model_cost(
     """Per-sample forward/training FLOPs and parameters of `model` on `geometry`."""
     opts = arch_options(model)
     dm = dims(model, opts)
+    anatomies = {t: block_anatomy(model, t) for t in dict.fromkeys(g.type for g in model.blocks)}
     blocks = [
-        block_cost(model=model, index=i, geo=geometry, opts=opts, dm=dm)
-        for i in range(len(model.blocks))
+        block_cost(model=model, index=i, geo=geometry, opts=opts, anatomy=anatomies[g.type])
+        for i, g in enumerate(model.blocks)
     ]
     if model.family == "gpt":
         embed = gpt_embed_flops(model, geometry)
     else:
         embed = dit_embed_flops(model, geometry, opts, dm)
-    flops_adj = pre_only_flops_adjustment(model, geometry, opts, dm)
+    flops_adj = pre_only_flops_adjustment(model, geometry, opts)
     params_adj = block_params_adjustment(model, opts)
     block_flops = sum(b.count * b.forward_flops for b in blocks) + flops_adj
     e_params = embed_params(model, opts)

@@ -5,10 +5,12 @@ Block (Peebles & Xie 2023, DiT §3.2 "adaLN-Zero"; cross-attention as PixArt-α 
     x = x + gate1 * SelfAttn(LN(x) * (1 + scale1) + shift1)
     x = x + CrossAttn(x, text)                                    (optional)
     x = x + gate2 * MLP(LN(x) * (1 + scale2) + shift2)            (GELU, 4d)
-Around the blocks, DiT's patch embedding and final layer kept trivial (patch 1): x (b, N, C)
-latent tokens -> Linear(C, d); final adaLN Linear(d, 2d) + LN + Linear(d, C). The conditioning
-c (b, d) is given (no timestep MLP). docs/spec_extensions.md counts exactly these parameters
-with the extras of `parplan.smoke.config.SMOKE_EXTRAS`.
+Each block's linears are built from its anatomy (parplan/model/blocks.py, for the ModelSpec
+`parplan.smoke.config.to_specs` gives the cost model), so the cost model prices exactly these
+layers. Around the blocks, DiT's patch embedding and final layer kept trivial (patch 1): x (b,
+N, C) latent tokens -> Linear(C, d); final adaLN Linear(d, 2d) + LN + Linear(d, C). The
+conditioning c (b, d) is given (no timestep MLP); the extras of `SMOKE_EXTRAS` count exactly
+these embedders.
 Tokens are frame-major: N = T * S; spatial blocks attend within a frame, temporal ones across
 frames at one position. Weights are random (fixed seed), the modulation included: with the
 paper's zero init every block would be the identity and the gradient check would test nothing.
@@ -23,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from parplan.smoke.config import IN_CHANNELS, SmokeConfig
+from parplan.model.anatomy import BlockAnatomy, Linear, Sublayer
+from parplan.model.blocks import block_anatomy
+from parplan.smoke.config import IN_CHANNELS, SmokeConfig, to_specs
 
 
 def attend(
@@ -57,37 +61,61 @@ def _from_groups(t: torch.Tensor, block_type: str, frames: int, b: int) -> torch
     return t.reshape(b, -1, h, dh)
 
 
+def torch_linear(lin: Linear, out_features: int | None = None) -> nn.Linear:
+    """The nn.Linear an anatomy linear describes (one part of a fused one: `out_features`),
+    tagged with its Megatron TP role for parplan/smoke/parallel.py."""
+    layer = nn.Linear(lin.in_features, out_features or lin.out_features, bias=lin.bias)
+    layer.tp_role = lin.tp
+    return layer
+
+
+def _linear(sub: Sublayer, name: str) -> Linear:
+    return next(lin for lin in sub.linears if lin.name == name)
+
+
+def _parts(lin: Linear) -> tuple[nn.Linear, ...]:
+    """A fused projection as one nn.Linear per part (same weights count; q, k, v stay separate
+    so TP and FastSeq can slice each by heads)."""
+    return tuple(torch_linear(lin, width) for _, width in lin.parts)
+
+
 class SelfAttention(nn.Module):
-    def __init__(self, d: int, heads: int) -> None:
+    def __init__(self, sub: Sublayer, heads: int) -> None:
         super().__init__()
         self.heads = heads
-        self.q, self.k, self.v, self.out = (nn.Linear(d, d) for _ in range(4))
+        self.q, self.k, self.v = _parts(_linear(sub, "qkv"))
+        self.out = torch_linear(_linear(sub, "out"))
 
 
 class CrossAttention(nn.Module):
     """Queries from the latent tokens, keys/values from the (replicated) text tokens."""
 
-    def __init__(self, d: int, heads: int) -> None:
+    def __init__(self, sub: Sublayer, heads: int) -> None:
         super().__init__()
         self.heads = heads
-        self.q, self.k, self.v, self.out = (nn.Linear(d, d) for _ in range(4))
+        self.q = torch_linear(_linear(sub, "q"))
+        self.k, self.v = _parts(_linear(sub, "kv"))
+        self.out = torch_linear(_linear(sub, "out"))
 
 
 class Mlp(nn.Module):
-    def __init__(self, d: int) -> None:
+    def __init__(self, sub: Sublayer) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(d, 4 * d)
-        self.fc2 = nn.Linear(4 * d, d)
+        self.fc1, self.fc2 = (torch_linear(_linear(sub, name)) for name in ("fc1", "fc2"))
 
 
 class DiTBlock(nn.Module):
-    def __init__(self, d: int, heads: int, block_type: str, cross: bool) -> None:
+    """One block built from its anatomy (parplan/model/blocks.py): modulation, self-attention,
+    optional cross-attention, GELU MLP, each linear as the anatomy gives it."""
+
+    def __init__(self, anatomy: BlockAnatomy, heads: int) -> None:
         super().__init__()
-        self.block_type = block_type
-        self.modulation = nn.Linear(d, 6 * d)
-        self.attn = SelfAttention(d, heads)
-        self.cross = CrossAttention(d, heads) if cross else None
-        self.mlp = Mlp(d)
+        self.block_type = anatomy.block_type
+        subs = {sub.name: sub for sub in anatomy.sublayers}
+        self.modulation = torch_linear(_linear(subs["modulation"], "linear"))
+        self.attn = SelfAttention(subs["attn"], heads)
+        self.cross = CrossAttention(subs["cross"], heads) if "cross" in subs else None
+        self.mlp = Mlp(subs["mlp"])
 
     def forward(self, x, c, text, mixer: Mixer) -> torch.Tensor:
         mod = self.modulation(F.silu(c)).unsqueeze(1).chunk(6, dim=-1)
@@ -110,7 +138,8 @@ class SmokeDiT(nn.Module):
         self.cfg = cfg
         d = cfg.hidden
         self.embed = nn.Linear(IN_CHANNELS, d)
-        blocks = [DiTBlock(d, cfg.heads, b, cfg.cross_attention) for b in cfg.blocks]
+        spec = to_specs(cfg)[0]
+        blocks = [DiTBlock(block_anatomy(spec, b), cfg.heads) for b in cfg.blocks]
         self.blocks = nn.ModuleList(blocks)
         self.final_modulation = nn.Linear(d, 2 * d)
         self.final = nn.Linear(d, IN_CHANNELS)

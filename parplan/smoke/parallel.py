@@ -210,17 +210,16 @@ class DspMixer(Mixer):
 
 # --------------------------------------------------------------------------- tensor parallel
 
-COLUMN = (".attn.q.", ".attn.k.", ".attn.v.", ".cross.q.", ".cross.k.", ".cross.v.", ".mlp.fc1.")
-ROW_WEIGHTS = (".attn.out.weight", ".cross.out.weight", ".mlp.fc2.weight")
 
-
-def tp_shard_dim(name: str) -> int | None:
-    """Megatron split of parameter `name`: 0 column, 1 row, None replicated (incl. row biases)."""
-    if any(tag in name for tag in COLUMN):
+def tp_shard_dim(model: nn.Module, name: str) -> int | None:
+    """Megatron split of parameter `name` from its layer's anatomy TP role (`torch_linear`):
+    column-parallel weight and bias on dim 0, row-parallel weight on dim 1, None replicated
+    (row-parallel biases, adaLN modulation, embedders)."""
+    module_name, attr = name.rsplit(".", 1)
+    role = getattr(model.get_submodule(module_name), "tp_role", "replicated")
+    if role == "column":
         return 0
-    if name.endswith(ROW_WEIGHTS):
-        return 1
-    return None
+    return 1 if role == "row" and attr == "weight" else None
 
 
 def shard_for_tp(model: nn.Module, grid: Grid) -> dict[str, tuple[int, int, int]]:
@@ -228,7 +227,7 @@ def shard_for_tp(model: nn.Module, grid: Grid) -> dict[str, tuple[int, int, int]
     t, r = grid.size("tp"), grid.tp_rank
     shards: dict[str, tuple[int, int, int]] = {}
     for name, param in list(model.named_parameters()):
-        dim = tp_shard_dim(name)
+        dim = tp_shard_dim(model, name)
         if dim is None:
             continue
         module_name, attr = name.rsplit(".", 1)
