@@ -17,7 +17,8 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from parplan.cost.records import MemoryBreakdown, Prediction
-from parplan.specs import ClusterSpec, ReliabilitySpec, StrategySpec
+from parplan.cost.step import predict
+from parplan.specs import ClusterSpec, ModelSpec, ReliabilitySpec, StrategySpec, WorkloadSpec
 
 SECONDS_PER_HOUR = 3_600.0
 SECONDS_PER_DAY = 86_400.0
@@ -118,3 +119,13 @@ def prediction_goodput(
         reliability = reliability.model_copy(update={"async_checkpoint": async_checkpoint})
     return goodput(checkpoint_bytes_per_gpu=per_gpu, num_gpus=prediction.num_gpus,
                    gpus_per_node=cluster.gpus_per_node, reliability=reliability)  # fmt: skip
+
+
+def strategy_goodput(
+    *, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec, strategy: StrategySpec,
+    num_gpus: int, with_failures: bool = True, async_checkpoint: bool | None = None,
+) -> Goodput:  # fmt: skip
+    """Goodput of a layout (one `predict` for its memory breakdown)."""
+    found = predict(model, workload, cluster, strategy, num_gpus)
+    return prediction_goodput(prediction=found, cluster=cluster, with_failures=with_failures,
+                              async_checkpoint=async_checkpoint)  # fmt: skip

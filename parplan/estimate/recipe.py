@@ -4,6 +4,7 @@ stages without their own GPU count finish in time (docs/recipes.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from parplan.errors import SpecError
@@ -20,9 +21,10 @@ from parplan.estimate.recipe_stage import (
     estimate_stage,
     resolve_stage,
 )
-from parplan.estimate.training import DeadlineSizing, size_for_deadline
+from parplan.estimate.training import DeadlineSizing, EffectiveMfu, size_for_deadline
 from parplan.plan.deadline import node_grid
-from parplan.specs import ClusterSpec, RecipeSpec
+from parplan.plan.emit import emit
+from parplan.specs import ClusterSpec, RecipeSpec, StrategySpec
 
 
 class RecipeTotal(Record):
@@ -85,12 +87,6 @@ def _total(stages: list[StageEstimate], price: float | None) -> RecipeTotal:
 # ----------------------------------------------------------------------------- deadline
 
 
-class _Outcome(Record):
-    """What the sizing reads from a size: the MFU that makes the free stages' time."""
-
-    mfu: float
-
-
 def recipe_for_deadline(stages: list[StageInputs], *, deadline_days: float,
                         options: dict[str, Any], report: RecipeProgress) -> RecipeEstimate:  # fmt: skip
     """Stages with their own `gpus:` keep them and use up part of the deadline; the others share
@@ -120,13 +116,13 @@ def _size(free: list[StageInputs], *, runs: dict[int, RecipeEstimate], left_s: f
     peak = options["cluster"].gpu.peak_flop_per_s(free[0].buckets[0][2].precision)
     flops = sum(_stage_train_flops(s) for s in free)
 
-    def plan_at(gpus: int) -> tuple[_Outcome, dict] | str:
+    def plan_at(gpus: int) -> tuple[EffectiveMfu, dict] | str:
         try:
             runs[gpus] = run_stages(free, gpus=gpus, options=options, report=report)
         except SpecError as err:
             return str(err)
         seconds = runs[gpus].total.wall_days * SECONDS_PER_DAY
-        return _Outcome(mfu=flops / (peak * gpus * seconds)), {"wall_days": seconds / SECONDS_PER_DAY}
+        return EffectiveMfu(mfu=flops / (peak * gpus * seconds)), {"wall_days": seconds / SECONDS_PER_DAY}
 
     return size_for_deadline(train_flops=flops, peak_flop_per_s=peak, deadline_s=left_s,
                              grid=grid, plan_at=plan_at)  # fmt: skip
@@ -146,3 +142,23 @@ def _stage_train_flops(inputs: StageInputs) -> float:
     batches = [stage.global_batch or shape.global_batch for _l, _w, shape, _m in inputs.buckets]
     weights = [w for _l, w, _s, _m in inputs.buckets]
     return stage.iterations / sum(w / b for w, b in zip(weights, batches, strict=True)) * per_sample
+
+
+def emit_recipe(result: RecipeEstimate, recipe: RecipeSpec, *, cluster: ClusterSpec,
+                directory: Path) -> list[Path]:  # fmt: skip
+    """`plan --recipe --emit DIR`: one subfolder per stage with the launch files of the stage's
+    heaviest bucket (the most step time); every bucket's micro-batch is listed in plan.yaml."""
+    paths: list[Path] = []
+    for stage, inputs in zip(result.stages, [resolve_stage(s, recipe) for s in recipe.stages],
+                             strict=True):  # fmt: skip
+        runs = stage.plan["buckets"]
+        heaviest = max(runs, key=lambda b: b["draw_share"] * b["step_time_s"])
+        shape = next(w for label, _w, w, _m in inputs.buckets if label == heaviest["bucket"])
+        notes = [f"recipe {recipe.name} stage {stage.name}: bucket {heaviest['bucket']} "
+                 f"(the most step time); step {stage.step_time_s:.2f} s expected over the mix"]
+        notes += [f"bucket {b['bucket']}: micro_batch {b['strategy']['micro_batch']}, "
+                  f"step {b['step_time_s']:.2f} s" for b in runs]  # fmt: skip
+        paths += emit(directory=directory / stage.name, model=inputs.model, workload=shape,
+                      cluster=cluster, num_gpus=stage.gpus, notes=notes,
+                      strategy=StrategySpec.model_validate(heaviest["strategy"]))  # fmt: skip
+    return paths
