@@ -67,11 +67,14 @@ def goodput(
     gpus_per_node: int,
     reliability: ReliabilitySpec,
 ) -> Goodput:
-    """Goodput of a job on `num_gpus` GPUs. Synchronous checkpoints: every interval tau of
-    training pays the write delta, and each failure loses the restart R plus on average half a
-    period (tau + delta) / 2, so fraction = tau / (tau + delta) x (1 - (R + (tau + delta) / 2) / M).
-    Asynchronous: the write runs behind training; a new one starts when the last is done
-    (tau = delta), and the last completed checkpoint is on average delta + tau / 2 old."""
+    """Goodput of a job on `num_gpus` GPUs, failures Poisson with mean M between them.
+    Synchronous checkpoints every tau of training, each write delta blocking: Daly 2006's
+    complete model (wall time M e^(R/M) (e^((tau + delta)/M) - 1) per tau of work, restarts
+    that fail again included), fraction = tau / (M e^(R/M) (e^((tau + delta)/M) - 1)).
+    Asynchronous: writes run behind training back to back (tau = delta); a failure keeps only
+    the last completed snapshot, so a life of length X commits delta (floor(X / delta) - 1)+,
+    in expectation delta e^(-2 delta/M) / (1 - e^(-delta/M)), over the same M e^(R/M) of wall.
+    To first order both lose R + half a period + the write per failure (`lost_per_failure_s`)."""
     node_bytes = checkpoint_bytes_per_gpu * min(num_gpus, gpus_per_node)
     write_s = node_bytes / reliability.write_bytes_per_s_per_node
     restart_s = reliability.restart_s + node_bytes / reliability.read_bytes_per_s_per_node
@@ -86,16 +89,18 @@ def goodput(
     if rate_per_s == 0:
         return Goodput(fraction=1.0, checkpoint_interval_s=None, lost_per_failure_s=0.0,
                        mtbf_s=None, **common)  # fmt: skip
-    mtbf_s = 1 / rate_per_s
+    m = 1 / rate_per_s
+    life_s = m * math.exp(restart_s / m)  # wall time from one failure to the next, restarts too
     if reliability.async_checkpoint:
-        interval_s, lost_s, busy = write_s, restart_s + 1.5 * write_s, 1.0
+        interval_s, lost_s = write_s, restart_s + 1.5 * write_s
+        work_s = write_s * math.exp(-2 * write_s / m) / -math.expm1(-write_s / m)
+        fraction = work_s / life_s
     else:
-        interval_s = young_daly_interval_s(write_s=write_s, mtbf_s=mtbf_s)
+        interval_s = young_daly_interval_s(write_s=write_s, mtbf_s=m)
         lost_s = restart_s + (interval_s + write_s) / 2
-        busy = interval_s / (interval_s + write_s)
-    fraction = max(0.0, busy * (1 - lost_s / mtbf_s))
+        fraction = interval_s / (life_s * math.expm1((interval_s + write_s) / m))
     return Goodput(fraction=fraction, checkpoint_interval_s=interval_s, lost_per_failure_s=lost_s,
-                   mtbf_s=mtbf_s, **common)  # fmt: skip
+                   mtbf_s=m, **common)  # fmt: skip
 
 
 def no_failures(*, checkpoint_bytes: float = 0.0) -> Goodput:
