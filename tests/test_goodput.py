@@ -95,3 +95,34 @@ def test_no_failure_rate_is_full_goodput_and_cluster_defaults_apply():
                 reliability=ReliabilitySpec(failures_per_gpu_hour=0))  # fmt: skip
     assert g.fraction == 1.0 and g.checkpoint_interval_s is None
     assert load_cluster("h100-dgx-ndr400").reliability == ReliabilitySpec()
+
+
+def test_estimates_and_deadline_plans_carry_goodput(tmp_path, capsys):
+    """`estimate --json` (model mode) and `plan --deadline-days --json` report the plan's
+    goodput; --no-failures makes it 1."""
+    import json
+
+    import yaml
+
+    from parplan.cli import main
+
+    sora = ["estimate", "--model", "sora-estimate", "--workload", "video-1080p-60s", "--cluster",
+            "h100-dgx-ndr400", "--train-samples", "80", "--deadline-days", "1",
+            "--global-batch", "2", "--json"]  # fmt: skip
+    assert main(sora) == 0
+    g = json.loads(capsys.readouterr().out)["goodput"]
+    assert 0.9 < g["fraction"] < 1 and g["checkpoint_interval_s"] > 0
+    assert g["checkpoint_bytes"] == pytest.approx(20.29e9 * 14, rel=0.01)  # params x (2 + 12) B
+    assert main([*sora, "--no-failures"]) == 0
+    assert json.loads(capsys.readouterr().out)["goodput"]["fraction"] == 1.0
+    cluster = tmp_path / "tiny.yaml"
+    cluster.write_text(yaml.safe_dump(
+        {"name": "tiny", "gpu": {"name": "H100", "peak_tflops": {"bf16": 989.4},
+         "memory_gib": 80, "hbm_gbyte_per_s": 3350}, "gpus_per_node": 8, "nodes": 2,
+         "intra_node": {"gbyte_per_s_per_gpu": 450},
+         "inter_node": {"nics_per_node": 8, "gbit_per_s_per_nic": 400},
+         "reliability": {"failures_per_gpu_hour": 1e-3, "restart_s": 120}}))  # fmt: skip
+    assert main(["plan", "--model", "dit-s-2", "--workload", "imagenet-256", "--cluster",
+                 str(cluster), "--deadline-days", "1", "--train-samples", "1e7", "--json"]) == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert data["goodput"]["interruptions_per_day"] == pytest.approx(1e-3 * 24 * data["gpus"])
