@@ -182,3 +182,15 @@ def test_deadline_mode_takes_the_smallest_grid_size_that_meets_it(tmp_path):
     e = estimate_recipe(recipe, cluster=cluster, deadline_days=deadline)
     assert e.stages[0].gpus == 24 and e.total.wall_days <= deadline
     assert all(days[g] > deadline for g in (8, 16))
+
+
+def test_planned_stages_keep_their_constraints(tmp_path):
+    """The planner searches only the layouts that keep a stage's parallel keys: sp 2, ZeRO-1 and
+    full checkpointing on every bucket of a DiT-S/2 stage on 8 GPUs."""
+    data = _small(parallel={"sp": 2, "zero": 1, "ckpt": "full"}, buckets=[
+        {"height": 256, "width": 256, "weight": 0.5}, {"height": 512, "width": 512, "weight": 0.5}])  # fmt: skip
+    e = estimate_recipe(load_recipe(_write(tmp_path, data)), cluster=load_cluster(TINY_CLUSTER))
+    for bucket in e.stages[0].plan["buckets"]:
+        strategy = bucket["strategy"]
+        assert (strategy["sp"], strategy["zero"], strategy["ckpt"]) == (2, 1, "full")
+        assert strategy["dp"] * strategy["tp"] * strategy["pp"] * 2 == 8

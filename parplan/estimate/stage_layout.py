@@ -113,6 +113,8 @@ class ConstrainedCost:
         return found.model_copy(update={"options": [o for o in found.options if self._allowed(o)]})
 
     def __getattr__(self, name: str) -> Any:  # the floors: lower bounds, valid for any subset
+        if name == "base":  # not set yet (copying): no recursion
+            raise AttributeError(name)
         return getattr(self.base, name)
 
 

@@ -8,17 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from parplan.specs.base import (
-    CkptMode,
-    NonNegInt,
-    ParallelDim,
-    PosFloat,
-    PosInt,
-    Precision,
-    Spec,
-    SpMethod,
-)
-from parplan.specs.strategy import StackSpec
+from parplan.specs.base import CkptMode, NonNegInt, ParallelDim, PosFloat, PosInt, Precision, Spec
+from parplan.specs.strategy import SpMethod, StackSpec
 
 WEIGHT_TOLERANCE = 1e-6
 # one block group's checkpointing: a mode, or blocks per mode in block order ({full: 8, none: 11}
