@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 DEFAULT_MODEL = "hunyuanvideo"
@@ -47,3 +48,25 @@ class PlannerProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+class StageProgress:
+    """A rich bar fed by `progress(description, done, total)` (a recipe's buckets across its
+    stages, or the deadline sizing's planner calls); silent under --json."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                            disable=quiet)  # fmt: skip
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        self.task = self.bar.add_task("planning", total=None)
+        return self.update
+
+    def update(self, description: str, done: int, total: int | None) -> None:
+        self.bar.update(self.task, description=description, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)

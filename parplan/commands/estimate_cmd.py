@@ -12,24 +12,31 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from parplan.commands.common import StageProgress
 from parplan.commands.estimate_flags import ff_inputs, reject_ff_only_flags, signature
 from parplan.commands.estimate_tables import ff_table, inference_table, training_table
 from parplan.commands.plots import plot_gpus_vs_deadline
+from parplan.commands.recipe_tables import recipe_json, recipe_table
 from parplan.commands.strategy_flags import STACK_FLAGS, reject_stack_flags, stack_from_flags
 from parplan.errors import SpecError
 from parplan.estimate.formulas import DEFAULT_FPS
 from parplan.estimate.inference import InferenceEstimate, estimate_inference
+from parplan.estimate.recipe import RecipeEstimate, estimate_recipe
 from parplan.estimate.seed import factorial_funds
 from parplan.estimate.training import TrainingEstimate, estimate_training
-from parplan.specs import StackSpec, load_cluster, load_model, load_workload
+from parplan.specs import StackSpec, load_cluster, load_model, load_recipe, load_workload
 
 
 def estimate(**flags: Any) -> None:
     """Month-long GPU counts: the seed's Sora chain (--factorial-funds), a bottom-up training
     estimate through the planner (--model ... --deadline-days), or inference (--inference)."""
     _check_mode(flags)
+    if flags["recipe"] is not None:
+        reject_stack_flags(flags, why="with --recipe (each stage states its `stack:`)")
+        result = _recipe(flags)
+        _emit(recipe_json(result), flags["json_out"], lambda: recipe_table(result))
+        return
     if flags["factorial_funds_mode"]:
         reject_stack_flags(flags, why="to --factorial-funds (FLOPs at a stated utilization)")
         result = factorial_funds(ff_inputs(flags))
@@ -62,6 +69,11 @@ MODES = (
 def _check_mode(flags: dict[str, Any]) -> None:
     """One mode per call; flags of another mode are an error, not silently ignored."""
     model_flags = [f for f in ("model", "workload", "cluster") if flags.get(f) is not None]
+    if flags["recipe"] is not None:
+        _check_recipe_mode(flags)
+        return
+    if flags["gpus"] is not None:
+        raise SpecError("--gpus applies only with --recipe (the model mode sizes the GPUs)")
     if flags["factorial_funds_mode"]:
         if model_flags:
             raise SpecError(f"--{model_flags[0]} does not apply with --factorial-funds ({MODES})")
@@ -73,6 +85,38 @@ def _check_mode(flags: dict[str, Any]) -> None:
         raise SpecError("--steps applies only with --inference")
 
 
+def _check_recipe_mode(flags: dict[str, Any]) -> None:
+    clash = [f for f in ("model", "workload", "train_samples", "train_tokens", "global_batch",
+                         "plot", "steps") if flags.get(f) is not None]  # fmt: skip
+    clash += [f for f in ("factorial_funds_mode", "inference", "no_plan") if flags[f]]
+    if clash:
+        name = clash[0].replace("_mode", "").replace("_", "-")
+        raise SpecError(f"--{name} does not apply with --recipe (stages give their own)")
+    if flags["cluster"] is None:
+        raise SpecError("--recipe needs --cluster")
+    if (flags["gpus"] is None) == (flags["deadline_days"] is None) and not _all_stages_sized(flags):
+        raise SpecError("--recipe needs one of --gpus N and --deadline-days D")
+
+
+def _all_stages_sized(flags: dict[str, Any]) -> bool:
+    """A recipe whose stages all give gpus: needs neither flag (but takes none of both)."""
+    given = flags["gpus"] is not None or flags["deadline_days"] is not None
+    return not given and all(s.gpus for s in load_recipe(flags["recipe"]).stages)
+
+
+def _recipe(flags: dict[str, Any]) -> RecipeEstimate:
+    _require_positive("--gpus", flags["gpus"])
+    _require_positive("--deadline-days", flags["deadline_days"])
+    _require_positive("--cost-per-gpu-hour", flags["cost_per_gpu_hour"])
+    recipe, cluster = load_recipe(flags["recipe"]), load_cluster(flags["cluster"])
+    with StageProgress(quiet=flags["json_out"]) as progress:
+        return estimate_recipe(recipe, cluster=cluster, gpus=flags["gpus"],
+                               deadline_days=flags["deadline_days"],
+                               cost_per_gpu_hour=flags["cost_per_gpu_hour"],
+                               with_failures=not flags["no_failures"],
+                               async_checkpoint=flags["async_checkpoint"], progress=progress)  # fmt: skip
+
+
 estimate.__signature__ = signature()  # type: ignore[attr-defined]
 estimate.__annotations__ = {
     p.name: p.annotation for p in estimate.__signature__.parameters.values()
@@ -81,9 +125,6 @@ estimate.__annotations__ = {
 
 def register(app: typer.Typer) -> None:
     app.command("estimate")(estimate)
-
-
-# ------------------------------------------------------------------------ Factorial Funds
 
 
 # ------------------------------------------------------------------------------ model mode
@@ -114,9 +155,7 @@ def _model_training(flags: dict[str, Any], stack: StackSpec) -> TrainingEstimate
     if flags["deadline_days"] is None:
         raise SpecError("--deadline-days is required for a training estimate")
     specs = _load_specs(flags)  # before the bar: a bad spec is one line on stderr
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True, disable=flags["json_out"]) as bar:  # fmt: skip
-        task = bar.add_task("planning", total=None)
+    with StageProgress(quiet=flags["json_out"]) as progress:
         return estimate_training(
             **specs,
             deadline_days=flags["deadline_days"],
@@ -126,9 +165,9 @@ def _model_training(flags: dict[str, Any], stack: StackSpec) -> TrainingEstimate
             global_batch=flags["global_batch"],
             with_plan=not flags["no_plan"],
             stack=stack,
-            progress=lambda what, done, total: bar.update(
-                task, description=what, completed=done, total=total
-            ),
+            with_failures=not flags["no_failures"],
+            async_checkpoint=flags["async_checkpoint"],
+            progress=progress,
         )
 
 

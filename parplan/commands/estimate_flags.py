@@ -27,6 +27,21 @@ def _options(
         False, "--factorial-funds", help="Reproduce Factorial Funds' Sora estimate (seed 001)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help="Multi-stage recipe: preset name or YAML file (docs/recipes.md)."
+    ),
+    gpus: int | None = typer.Option(
+        None, "--gpus", help="--recipe: GPUs for the stages that give none."
+    ),
+    no_failures: bool = typer.Option(
+        False, "--no-failures", help="Leave out failures, restarts and checkpoints (goodput 1)."
+    ),
+    async_checkpoint: bool | None = typer.Option(
+        None,
+        "--async-checkpoint/--sync-checkpoint",
+        help="Checkpoint writes hidden behind training, or not (default: the cluster's "
+        "reliability.async_checkpoint).",
+    ),
     model: str | None = typer.Option(None, "--model", help="Model preset or YAML file."),
     workload: str | None = typer.Option(None, "--workload", help="Workload preset or file."),
     cluster: str | None = typer.Option(None, "--cluster", help="Cluster preset or file."),

@@ -146,8 +146,9 @@ def _planned_rows(e: TrainingEstimate) -> list[tuple[str, str | None]]:
     s = e.sizing
     if s is None:
         return []
+    label = "MFU x goodput" if e.goodput else "MFU"
     rounds = ", ".join(
-        f"{r.gpus:,}: " + (f"MFU {r.mfu:.1%}" if r.mfu else "no fit") for r in s.rounds
+        f"{r.gpus:,}: " + (f"{label} {r.mfu:.1%}" if r.mfu else "no fit") for r in s.rounds
     )
     if e.plan is None or e.planned_mfu is None:
         return [("planner rounds (GPUs)", rounds), ("no plan", s.infeasible)]
@@ -160,13 +161,30 @@ def _planned_rows(e: TrainingEstimate) -> list[tuple[str, str | None]]:
         (f"plan on {p['gpus']:,} GPUs", f"{degrees} {p['strategy'].get('sp_method', '')}".strip()),
         ("  step time / memory per GPU", f"{p['step_time_s']:,.1f} s / "
                                          f"{p['memory_gib_per_gpu']:.1f} GiB"),
-        ("  days to train on those GPUs", f"{p['time_to_train_days']:,.1f}"),
+        ("  days to train on those GPUs", _days(p["time_to_train_days"], e.goodput)),
         ("  bottleneck", f"{b.get('dim', '?')}: {b.get('advice', '')}"),
         ("planned MFU", f"{e.planned_mfu:.1%}"),
-        ("GPUs at planned MFU", f"{e.gpus_at_planned_mfu:,.0f}{over}"),
-        ("GPU-hours at planned MFU", f"{e.gpu_hours:,.0f}"),
-        ("cost at planned MFU", _money(e.cost)),
+        *_goodput_rows(e.goodput),
+        ("GPUs at planned MFU x goodput", f"{e.gpus_at_planned_mfu:,.0f}{over}"),
+        ("GPU-hours at planned MFU x goodput", f"{e.gpu_hours:,.0f}"),
+        ("cost", _money(e.cost)),
     ]  # fmt: skip
+
+
+def _days(days: float, goodput: dict | None) -> str:
+    if not goodput:
+        return f"{days:,.1f}"
+    return f"{days:,.1f} training, {days / max(goodput['fraction'], 1e-9):,.1f} wall"
+
+
+def _goodput_rows(g: dict | None) -> list[tuple[str, str]]:
+    """Failures and checkpoints (cluster reliability:, cost/goodput.py); none with --no-failures."""
+    if not g or g["checkpoint_interval_s"] is None:
+        return [("goodput", "100% (--no-failures)")] if g else []
+    return [("goodput (failures, restarts, checkpoints)",
+             f"{g['fraction']:.1%}: {g['interruptions_per_day']:.2f} interruptions/day, "
+             f"checkpoint {g['checkpoint_bytes'] / 1e9:,.0f} GB every "
+             f"{g['checkpoint_interval_s'] / 60:,.0f} min")]  # fmt: skip
 
 
 def _money(value: float | None) -> str | None:

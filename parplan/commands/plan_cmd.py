@@ -20,9 +20,11 @@ from parplan.commands.common import (
     JSON_OPT,
     PlannerProgress,
 )
-from parplan.commands.plan_tables import plan_notes, print_result
+from parplan.commands.plan_recipe import plan_recipe
+from parplan.commands.plan_tables import goodput_json, plan_notes, print_result
 from parplan.commands.plots import plot_curve
 from parplan.commands.strategy_flags import stack_from_flags, with_stack_flags
+from parplan.cost.goodput import strategy_goodput
 from parplan.errors import SpecError
 from parplan.plan.emit import emit
 from parplan.plan.planner import plan
@@ -30,8 +32,13 @@ from parplan.specs import load_cluster, load_model, load_workload
 
 
 def plan_command(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Model preset name or YAML file."),
-    workload: str = typer.Option(DEFAULT_WORKLOAD, "--workload", help="Workload preset or YAML."),
+    model: str = typer.Option(None, "--model", help=f"Model preset or YAML ({DEFAULT_MODEL})."),
+    workload: str = typer.Option(
+        None, "--workload", help=f"Workload preset or YAML ({DEFAULT_WORKLOAD})."
+    ),
+    recipe: str = typer.Option(
+        None, "--recipe", help="Plan every stage of a recipe (preset or YAML; docs/recipes.md)."
+    ),
     cluster: str = typer.Option(DEFAULT_CLUSTER, "--cluster", help="Cluster name or YAML file."),
     gpus: int = typer.Option(None, "--gpus", help=f"GPUs to plan for (default {DEFAULT_GPUS})."),
     deadline_days: float = typer.Option(
@@ -49,6 +56,10 @@ def plan_command(
     plot: Path = typer.Option(None, "--plot", help="Deadline mode: PNG of GPUs vs days."),
     solver: str = typer.Option("highs", "--solver", help="ILP solver: cbc | highs."),
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
+    no_failures: bool = typer.Option(False, "--no-failures", help="Goodput 1: no failures."),
+    async_checkpoint: bool = typer.Option(
+        None, "--async-checkpoint/--sync-checkpoint", help="Checkpoint writes behind training."
+    ),
     as_json: bool = JSON_OPT,
     stack_flags: dict | None = None,
 ) -> None:
@@ -65,6 +76,18 @@ def plan_command(
     require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
+    if recipe is not None:
+        if model is not None or workload is not None or plot is not None:
+            raise SpecError("--recipe gives the models and workloads of its stages: drop "
+                            "--model, --workload and --plot")  # fmt: skip
+        if any(v is not None for v in (stack_flags or {}).values()):
+            raise SpecError("stack flags do not apply with --recipe: give each stage its "
+                            "`stack:` in the recipe")  # fmt: skip
+        plan_recipe(recipe=recipe, cluster=cluster, gpus=gpus, deadline_days=deadline_days,
+                    emit_dir=emit_dir, as_json=as_json, with_failures=not no_failures,
+                    async_checkpoint=async_checkpoint)  # fmt: skip
+        return
+    model, workload = model or DEFAULT_MODEL, workload or DEFAULT_WORKLOAD
     stack = stack_from_flags(**(stack_flags or {}))
     if plot is not None and deadline_days is None:
         raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")
@@ -89,10 +112,15 @@ def plan_command(
         )
     if plot is not None and result.curve:
         plot_curve(result, plot)
+    goodput = None
+    if result.plans and deadline_days is not None:  # the chosen layout under failures
+        goodput = strategy_goodput(**specs, strategy=result.plans[0].strategy, num_gpus=result.gpus,
+                                   with_failures=not no_failures, async_checkpoint=async_checkpoint)  # fmt: skip
     if as_json:
-        print(json.dumps({**result.to_json(), "stack": stack.model_dump(mode="json")}, indent=2))
+        data = {**result.to_json(), "stack": stack.model_dump(mode="json"), **goodput_json(goodput)}
+        print(json.dumps(data, indent=2))
     else:
-        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack)
+        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack, goodput=goodput)
     if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
         _emit_or_fail(
             directory=emit_dir,

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parplan.commands.tables import stack_text
+from parplan.cost.goodput import Goodput
 from parplan.plan.results import Plan, PlanResult
 from parplan.specs import StackSpec
 
@@ -32,7 +33,21 @@ def _strategy_text(p: Plan) -> tuple[str, str]:
     return " ".join(part for part in parts if part), ckpt
 
 
-def print_result(result: PlanResult, *, title: str, stack: StackSpec) -> None:
+def goodput_json(goodput: Goodput | None) -> dict:
+    """Deadline mode's JSON gains the best plan's goodput (cost/goodput.py)."""
+    return {} if goodput is None else {"goodput": goodput.model_dump(mode="json")}
+
+
+def goodput_line(g: Goodput, days: float | None) -> str:
+    every = "-" if g.checkpoint_interval_s is None else f"{g.checkpoint_interval_s / 60:,.0f} min"
+    wall = "" if days is None else f"; {days / max(g.fraction, 1e-9):.1f} wall days with it"
+    return (f"goodput {g.fraction:.1%}: checkpoint ({g.checkpoint_bytes / 1e9:,.0f} GB) every "
+            f"{every}, {g.interruptions_per_day:.2f} interruptions/day{wall}")  # fmt: skip
+
+
+def print_result(
+    result: PlanResult, *, title: str, stack: StackSpec, goodput: Goodput | None = None
+) -> None:
     console = Console()
     console.print(stack_text(stack))
     if result.curve:
@@ -53,6 +68,8 @@ def print_result(result: PlanResult, *, title: str, stack: StackSpec) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if goodput is not None:
+        console.print(goodput_line(goodput, result.plans[0].time_to_train_days))
     s = result.search
     console.print(
         f"searched {s.candidates} layouts in {s.seconds:.2f} s ({s.evaluated} costed, "

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from parplan.cost.goodput import strategy_goodput
 from parplan.errors import SpecError
 from parplan.estimate.formulas import (
     SECONDS_PER_DAY,
@@ -22,8 +23,9 @@ from parplan.specs import ClusterSpec, ModelSpec, StackSpec, WorkloadSpec
 
 
 class PlanRound(Record):
-    """One planner call of the deadline sizing: the GPUs planned, the MFU found, and the GPUs that
-    MFU needs for the deadline (or why nothing fits at this size)."""
+    """One planner call of the deadline sizing: the GPUs planned, the MFU found (times the plan's
+    goodput where the caller counts failures), and the GPUs that needs for the deadline (or why
+    nothing fits at this size)."""
 
     gpus: int
     mfu: float | None
@@ -32,7 +34,14 @@ class PlanRound(Record):
 
 
 class PlannedOutcome(Protocol):
-    """What the sizing reads from a plan (parplan.plan.results.Plan has these)."""
+    """What the sizing reads from a plan: the MFU the deadline is sized with (the plan's MFU x
+    its goodput, so that failures and checkpoints count)."""
+
+    mfu: float
+
+
+class EffectiveMfu(Record):
+    """A plan's MFU times its goodput: the fraction of peak the run delivers over wall time."""
 
     mfu: float
 
@@ -122,6 +131,7 @@ class TrainingEstimate(Record):
     gpus_at_peak: float
     cost_at_peak: float | None
     planned_mfu: float | None = None
+    goodput: dict | None = None  # cost.goodput.Goodput of the plan: failures, checkpoints
     gpus_at_planned_mfu: float | None = None
     gpu_hours: float | None = None  # at the planned MFU
     cost: float | None = None  # gpu_hours x price
@@ -151,12 +161,14 @@ def training_estimate(
     train_flops = train_per_sample * train_samples
     linear = TRAIN_TO_FORWARD * forward_flops_per_frame * frame_count * train_samples
     gpu_hours = train_flops / peak_flop_per_s / SECONDS_PER_HOUR
-    if planned_mfu is None and sizing is not None:
-        planned_mfu = sizing.planned_mfu
+    goodput = sizing.plan.get("goodput") if sizing and sizing.plan else None
+    if planned_mfu is None and sizing is not None:  # the plan's own MFU, before goodput
+        planned_mfu = (sizing.plan or {}).get("mfu", sizing.planned_mfu)
+    fraction = goodput["fraction"] if goodput else 1.0
     gpus_mfu = hours_mfu = None
-    if planned_mfu is not None:
-        gpus_mfu = train_flops / (peak_flop_per_s * planned_mfu * deadline_s)
-        hours_mfu = gpu_hours / planned_mfu
+    if planned_mfu is not None:  # wall-clock GPUs and GPU-hours: at MFU x goodput
+        gpus_mfu = train_flops / (peak_flop_per_s * planned_mfu * fraction * deadline_s)
+        hours_mfu = gpu_hours / (planned_mfu * fraction)
     return TrainingEstimate(
         forward_flops_per_sample=forward_flops_per_sample,
         train_flops_per_sample=train_per_sample,
@@ -171,6 +183,7 @@ def training_estimate(
         gpus_at_peak=train_flops / (peak_flop_per_s * deadline_s),
         cost_at_peak=_cost(gpu_hours=gpu_hours, cost_per_gpu_hour=cost_per_gpu_hour),
         planned_mfu=planned_mfu,
+        goodput=goodput,
         gpus_at_planned_mfu=gpus_mfu,
         gpu_hours=hours_mfu,
         cost=_cost(gpu_hours=hours_mfu, cost_per_gpu_hour=cost_per_gpu_hour),
@@ -212,9 +225,12 @@ def estimate_training(
     with_plan: bool = True,
     progress: SizingProgress | None = None,
     stack: StackSpec | None = None,
+    with_failures: bool = True,
+    async_checkpoint: bool | None = None,
 ) -> TrainingEstimate:
     """Training FLOPs and GPUs for the deadline (one of samples / tokens); with `with_plan`, the
-    planner's layout and MFU on the GPU count that meets the deadline (`plan_for_deadline`)."""
+    planner's layout and MFU on the GPU count that meets the deadline (`plan_for_deadline`),
+    its goodput under the cluster's failures unless `with_failures` is False."""
     if (train_samples is None) == (train_tokens is None):
         raise SpecError("give exactly one of --train-samples and --train-tokens")
     forward, tokens_per_sample = forward_flops_and_tokens(model, workload)
@@ -234,7 +250,8 @@ def estimate_training(
     if not with_plan:
         return flop_only
     sizing = plan_for_deadline(flop_only, model=model, workload=workload, cluster=cluster,
-                               global_batch=global_batch, progress=progress, stack=stack)  # fmt: skip
+                               global_batch=global_batch, progress=progress, stack=stack,
+                               with_failures=with_failures, async_checkpoint=async_checkpoint)  # fmt: skip
     return training_estimate(**inputs, sizing=sizing)
 
 
@@ -247,10 +264,12 @@ def plan_for_deadline(
     global_batch: int | None = None,
     progress: SizingProgress | None = None,
     stack: StackSpec | None = None,
+    with_failures: bool = True,
+    async_checkpoint: bool | None = None,
 ) -> DeadlineSizing:
     """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
-    until the planned MFU meets the deadline (`size_for_deadline`). The planner's own deadline
-    mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
+    until the planned MFU x goodput meets the deadline (`size_for_deadline`). The planner's own
+    deadline mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
     grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
     report = progress or (lambda _description, _done, _total: None)
 
@@ -262,7 +281,13 @@ def plan_for_deadline(
         if not result.plans:
             return str((result.infeasible or {}).get("detail", "no feasible plan"))
         best = result.plans[0]
-        return best, {**best.model_dump(mode="json"), "search_s": result.search.seconds}
+        goodput = strategy_goodput(model=model, workload=workload, cluster=cluster,
+                                   strategy=best.strategy, num_gpus=gpus,
+                                   with_failures=with_failures, async_checkpoint=async_checkpoint)  # fmt: skip
+        return EffectiveMfu(mfu=best.mfu * goodput.fraction), {
+            **best.model_dump(mode="json"), "search_s": result.search.seconds,
+            "goodput": goodput.model_dump(mode="json"),
+        }  # fmt: skip
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # padding warnings were shown once already

@@ -38,6 +38,7 @@ from parplan.specs.cluster import (
     GpuSpec,
     InterNodeSpec,
     IntraNodeSpec,
+    ReliabilitySpec,
 )
 from parplan.specs.loading import (
     CLUSTER_DIRS,
@@ -47,6 +48,7 @@ from parplan.specs.loading import (
     format_validation_error,
     load_cluster,
     load_model,
+    load_recipe,
     load_spec,
     load_strategy,
     load_validation_cases,
@@ -54,6 +56,7 @@ from parplan.specs.loading import (
     model_presets,
     parse_spec,
     read_yaml,
+    recipe_presets,
     workload_presets,
 )
 from parplan.specs.model import (
@@ -62,6 +65,12 @@ from parplan.specs.model import (
     TextEncoderSpec,
     VaeSpec,
     WorkloadSpec,
+)
+from parplan.specs.recipe import (
+    BucketSpec,
+    ParallelSpec,
+    RecipeSpec,
+    StageSpec,
 )
 from parplan.specs.strategy import (
     StackSpec,
@@ -75,6 +84,7 @@ __all__ = [
     "AttentionKernel",
     "BlockGroup",
     "BlockType",
+    "BucketSpec",
     "CLUSTER_DIRS",
     "CkptMode",
     "ClusterSpec",
@@ -90,14 +100,18 @@ __all__ = [
     "NonNegFloat",
     "NonNegInt",
     "PACKAGE_DIR",
+    "ParallelSpec",
     "PRESET_DIR",
     "ParallelDim",
     "PosFloat",
     "PosInt",
     "Precision",
+    "RecipeSpec",
+    "ReliabilitySpec",
     "SpMethod",
     "Spec",
     "StackSpec",
+    "StageSpec",
     "StrategySpec",
     "TextEncoderSpec",
     "VaeSpec",
@@ -109,6 +123,7 @@ __all__ = [
     "format_validation_error",
     "load_cluster",
     "load_model",
+    "load_recipe",
     "load_spec",
     "load_strategy",
     "load_validation_cases",
@@ -116,5 +131,6 @@ __all__ = [
     "model_presets",
     "parse_spec",
     "read_yaml",
+    "recipe_presets",
     "workload_presets",
 ]

@@ -85,6 +85,34 @@ class EfficiencySpec(Spec):
     collective_bus: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
+# Llama 3 (arXiv 2407.21783) Sec. 3.3.4: 419 unexpected interruptions in a 54-day snapshot of
+# pre-training on 16,384 H100s -> 419 / (54 x 24 h x 16,384) per GPU-hour.
+LLAMA3_FAILURES_PER_GPU_HOUR = 419 / (54 * 24 * 16_384)
+# Llama 3 Sec. 3.3.1: Tectonic "sustains a throughput of 2 TB/s" for the checkpoint writes of the
+# 16K-GPU job (7 TB/s peak) -> 2,000 GB/s over 2,048 nodes of 8 GPUs.
+LLAMA3_CHECKPOINT_GBYTE_PER_S_PER_NODE = 2000 / 2048
+
+
+class ReliabilitySpec(Spec):
+    """Failures and checkpointing (parplan extension, docs/spec_extensions.md "reliability").
+    Defaults: Llama 3's failure rate and storage throughput; the restart time is an assumption
+    (Llama 3 gives none; Daly 2006's worked example uses R = 10 min)."""
+
+    failures_per_gpu_hour: NonNegFloat = LLAMA3_FAILURES_PER_GPU_HOUR
+    checkpoint_write_gbyte_per_s_per_node: PosFloat = LLAMA3_CHECKPOINT_GBYTE_PER_S_PER_NODE
+    checkpoint_read_gbyte_per_s_per_node: PosFloat = LLAMA3_CHECKPOINT_GBYTE_PER_S_PER_NODE
+    restart_s: NonNegFloat = 600.0  # reschedule, re-initialise, warm up (before the read)
+    async_checkpoint: bool = False  # the write runs behind training (only a copy blocks)
+
+    @property
+    def write_bytes_per_s_per_node(self) -> float:
+        return self.checkpoint_write_gbyte_per_s_per_node * GB
+
+    @property
+    def read_bytes_per_s_per_node(self) -> float:
+        return self.checkpoint_read_gbyte_per_s_per_node * GB
+
+
 class ClusterSpec(Spec):
     name: str
     gpu: GpuSpec
@@ -97,6 +125,7 @@ class ClusterSpec(Spec):
     # `parplan kernels measure` (path relative to this file); the cost model then times GEMMs
     # and attention from it instead of the published tables (parplan/cost/measured.py)
     kernels: str | None = None
+    reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
     source: list[str] = Field(default_factory=list)
 
     @property

@@ -17,6 +17,7 @@ from parplan.specs.base import (
 from parplan.specs.case import ValidationCase
 from parplan.specs.cluster import ClusterSpec
 from parplan.specs.model import ModelSpec, WorkloadSpec
+from parplan.specs.recipe import RecipeSpec
 from parplan.specs.strategy import StrategySpec
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # parplan/
@@ -157,6 +158,14 @@ def load_cluster(source: str | Path | Mapping | ClusterSpec) -> ClusterSpec:
 
 def load_strategy(source: str | Path | Mapping | StrategySpec) -> StrategySpec:
     return load_spec(StrategySpec, source, "strategy", ())
+
+
+def load_recipe(source: str | Path | Mapping | RecipeSpec) -> RecipeSpec:
+    return load_spec(RecipeSpec, source, "recipe", (PRESET_DIR / "recipes",))
+
+
+def recipe_presets() -> list[str]:
+    return _preset_names(PRESET_DIR / "recipes")
 
 
 def load_validation_cases(path: str | Path) -> list[ValidationCase]:
