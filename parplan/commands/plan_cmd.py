@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.checks import require_positive, writable_file, writable_output
 from parplan.commands.common import (
     DEFAULT_CLUSTER,
     DEFAULT_GPUS,
@@ -19,6 +19,7 @@ from parplan.commands.common import (
     DEFAULT_WORKLOAD,
     JSON_OPT,
     PlannerProgress,
+    note_calibration,
 )
 from parplan.commands.plan_tables import plan_notes, print_result
 from parplan.commands.plots import plot_curve
@@ -30,7 +31,7 @@ from parplan.commands.strategy_flags import (
     stack_from_flags,
 )
 from parplan.errors import SpecError
-from parplan.plan.emit import emit
+from parplan.plan.emit import SpecSources, emit_or_fail
 from parplan.plan.planner import plan
 from parplan.specs import load_cluster, load_model, load_workload
 
@@ -74,6 +75,8 @@ def plan_command(
     require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
+    writable_output(emit_dir, "--emit", kind="folder")
+    note_calibration(cluster)
     stack = stack_from_flags(
         attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
         text_encoder_precision=text_encoder_precision,
@@ -100,13 +103,12 @@ def plan_command(
             stack=stack,
         )
     if emit_dir is not None and result.plans:
-        _emit_or_fail(
-            directory=emit_dir,
-            strategy=result.plans[0].strategy,
-            num_gpus=result.gpus,
-            notes=plan_notes(result.plans[0]),
-            **specs,
-        )
+        best = result.plans[0]
+        emit_or_fail(
+            directory=emit_dir, strategy=best.strategy, num_gpus=result.gpus,
+            notes=plan_notes(best), prediction=(best.step_time_s, best.memory_gib_per_gpu),
+            sources=SpecSources(model=model, workload=workload, cluster=cluster), **specs,
+        )  # fmt: skip
     if plot is not None and result.curve:
         plot_curve(result, plot)
     if as_json:
@@ -115,13 +117,6 @@ def plan_command(
         print_result(result, title=f"{model} · {workload} · {cluster}")
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
-
-
-def _emit_or_fail(*, directory: Path, **kwargs) -> None:
-    try:
-        emit(directory=directory, **kwargs)
-    except OSError as err:
-        raise SpecError(f"--emit {directory}: cannot write ({err.strerror})") from None
 
 
 def _check_flags(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from parplan.commands.checks import require_positive
-from parplan.commands.common import CLUSTER_OPT, JSON_OPT, MODEL_OPT, WORKLOAD_OPT
+from parplan.commands.checks import require_positive, writable_output
+from parplan.commands.common import (
+    CLUSTER_OPT,
+    JSON_OPT,
+    MODEL_OPT,
+    WORKLOAD_OPT,
+    note_calibration,
+)
 from parplan.commands.strategy_flags import (
     ATTENTION_DROPOUT_OPT,
     ATTENTION_OPT,
@@ -19,6 +26,7 @@ from parplan.commands.strategy_flags import (
 from parplan.commands.tables import quantity_table
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
+from parplan.plan.emit import SpecSources, emit_or_fail
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
 
 
@@ -47,10 +55,13 @@ def predict(
     attention_dropout: bool = ATTENTION_DROPOUT_OPT,
     tp_comm_overlap: bool = TP_OVERLAP_OPT,
     text_encoder_precision: str = TEXT_ENCODER_PRECISION_OPT,
+    emit_dir: Path = typer.Option(None, "--emit", help="Write ds_config.json, launch.sh, plan.yaml for this layout into this directory."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
     require_positive(gpus=gpus)
+    writable_output(emit_dir, "--emit", kind="folder")
+    note_calibration(cluster)
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
@@ -58,9 +69,15 @@ def predict(
         global_batch=global_batch, order=order, attention=attention, attention_dropout=attention_dropout, tp_comm_overlap=tp_comm_overlap,
         text_encoder_precision=text_encoder_precision,
     )  # fmt: skip
-    pred = predict_step(
-        load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus
-    )
+    specs = dict(model=load_model(model), workload=load_workload(workload),
+                 cluster=load_cluster(cluster))  # fmt: skip
+    pred = predict_step(*specs.values(), strategy, gpus)
+    if emit_dir is not None:
+        emit_or_fail(
+            directory=emit_dir, strategy=strategy, num_gpus=pred.num_gpus, **specs,
+            prediction=(pred.step_time_s, pred.memory_gib_per_gpu),
+            sources=SpecSources(model=model, workload=workload, cluster=cluster),
+        )  # fmt: skip
     if as_json:
         print(json.dumps(prediction_json(pred), indent=2))
         return

@@ -43,6 +43,7 @@ from parplan.specs.loading import (
     CLUSTER_DIRS,
     PACKAGE_DIR,
     PRESET_DIR,
+    cluster_dirs,
     cluster_presets,
     format_validation_error,
     load_cluster,
@@ -54,6 +55,9 @@ from parplan.specs.loading import (
     model_presets,
     parse_spec,
     read_yaml,
+    spec_file,
+    user_calibration,
+    user_dir,
     workload_presets,
 )
 from parplan.specs.model import (
@@ -105,6 +109,7 @@ __all__ = [
     "WorkloadSpec",
     "ceil_div",
     "check_degrees",
+    "cluster_dirs",
     "cluster_presets",
     "format_validation_error",
     "load_cluster",
@@ -116,5 +121,8 @@ __all__ = [
     "model_presets",
     "parse_spec",
     "read_yaml",
+    "spec_file",
+    "user_calibration",
+    "user_dir",
     "workload_presets",
 ]
