@@ -36,7 +36,7 @@ def user_dir() -> Path:
 def cluster_dirs() -> tuple[Path, ...]:
     """Where cluster names resolve, first match wins: the user's calibrations, the bundled
     specs, ./cluster_specs."""
-    return (user_dir(), *CLUSTER_DIRS)
+    return (user_dir(), BUNDLED_CLUSTER_DIR, Path.cwd() / "cluster_specs")
 
 
 S = TypeVar("S", bound=Spec)
