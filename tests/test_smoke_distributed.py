@@ -82,6 +82,9 @@ CASES = {
     "usp2x2": {"sp": 4, "sp_method": "usp", "ulysses": 2, "ring": 2},
     "tp2_dp2": {"tp": 2, "dp": 2},
     "ulysses2_dp2_zero2": {"sp": 2, "sp_method": "ulysses", "dp": 2, "zero": 2},
+    # dp innermost (a plan's rank order): sp groups {0, 2}, {1, 3}, dp groups {0, 1}, {2, 3}
+    "ulysses2_dp2_dp_first": {"sp": 2, "sp_method": "ulysses", "dp": 2,
+                              "order": ["dp", "sp", "tp", "pp"]},
 }
 
 

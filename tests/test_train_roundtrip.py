@@ -1,8 +1,8 @@
 """emit -> launch.sh -> train, on 4 gloo ranks, for every SP method and TP (issue 16).
 
 Each case writes a plan with the command line a user types (`parplan plan` for the plan's own
-pick, `parplan predict ... --emit` to force a layout the planner would not pick) from one
-directory, then runs `NNODES=1 bash DIR/launch.sh --tiny --steps 2` from another: launch.sh
+pick, `parplan predict ... --emit` to force a layout the planner would not pick; run in-process
+by `parplan.cli.main`) from one directory, then runs `NNODES=1 bash DIR/launch.sh --tiny --steps 2` from another: launch.sh
 must find its files, check them with the trainer (`--check`), and torchrun must train to the
 end. Tiny shapes, 2 steps; each case costs ~15-25 s on the 2-core box (4 ranks importing
 torch and DeepSpeed). Every process is stopped on failure or timeout (tests/proctree.py).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +23,8 @@ pytest.importorskip("torch")
 pytest.importorskip("deepspeed")
 
 from proctree import descendants, run_tree  # noqa: E402
+
+from parplan.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.distributed
 
@@ -61,27 +62,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _parplan() -> list[str]:
-    found = shutil.which("parplan", path=str(BIN))
-    return [found] if found else [sys.executable, "-m", "parplan.cli"]
-
-
 @pytest.mark.parametrize("name", list(CASES))
-def test_emit_launch_train_round_trip(name: str, tmp_path: Path) -> None:
+def test_emit_launch_train_round_trip(name: str, tmp_path: Path, monkeypatch) -> None:
     specs, work, elsewhere = (tmp_path / d for d in ("specs", "work", "elsewhere"))
     for folder in (specs, work, elsewhere):
         folder.mkdir()
     for file, data in SPEC_FILES.items():
         (specs / file).write_text(yaml.safe_dump(data))
     before = set(descendants(os.getpid()))
-    env = _env()
-    emitted = run_tree([*_parplan(), *CASES[name], "--cluster", "cpu-local", "--gpus", "4",
-                        "--emit", "out/"], cwd=work, env=env, timeout_s=TIMEOUT_S)  # fmt: skip
-    assert emitted.returncode == 0, emitted.stdout
+    monkeypatch.chdir(work)  # `parplan ...` typed in work/ (in-process: one interpreter less)
+    assert main([*CASES[name], "--cluster", "cpu-local", "--gpus", "4", "--emit", "out/"]) == 0
     report = tmp_path / "report.json"
     launched = run_tree(
         ["bash", "../work/out/launch.sh", "--tiny", "--steps", "2", "--report", str(report)],
-        cwd=elsewhere, env=env, timeout_s=TIMEOUT_S,
+        cwd=elsewhere, env=_env(), timeout_s=TIMEOUT_S,
     )
     assert launched.returncode == 0, launched.stdout[-6000:]
     assert "done: 2 steps" in launched.stdout

@@ -11,6 +11,9 @@ one-rank group (DeepSpeed would read None as the whole world).
 
 from __future__ import annotations
 
+import functools
+import re
+
 import torch.distributed as dist
 
 from parplan.smoke.comm import Grid
@@ -21,60 +24,30 @@ def one_rank_groups(world_size: int) -> list[dist.ProcessGroup]:
     return [dist.new_group([rank]) for rank in range(world_size)]
 
 
+# Megatron's parallel-state names (`get_<kind>_parallel_{group,world_size,rank}`) -> grid dims;
+# the pipeline is one stage (the trainer refuses pp > 1).
+KINDS = {"data": "dp", "model": "tp", "tensor_model": "tp", "sequence": "sp",
+         "sequence_data": "dp_sp", "pipeline_model": None}  # fmt: skip
+NAME = re.compile(r"get_(\w+?)_parallel_(group|world_size|rank)")
+
+
 class ParplanMPU:
-    """Megatron-style parallel state for DeepSpeed, over a smoke `Grid`."""
+    """Megatron-style parallel state for DeepSpeed, over a smoke `Grid`: every
+    `get_<kind>_parallel_<what>` of KINDS answers; any other name is missing, as DeepSpeed's
+    `hasattr` probes expect (e.g. `initialize_sequence_parallel` would switch its SP mode)."""
 
     def __init__(self, grid: Grid, single: dist.ProcessGroup) -> None:
         self.grid, self.single = grid, single
 
-    def _group(self, dim: str) -> dist.ProcessGroup:
-        return self.grid.group(dim) or self.single
+    def __getattr__(self, name: str):
+        match = NAME.fullmatch(name)
+        if match is None or match[1] not in KINDS:
+            raise AttributeError(name)
+        return functools.partial(self.answer, KINDS[match[1]], match[2])
 
-    def _rank(self, dim: str) -> int:
-        return self.grid.group_rank(dim)
-
-    def get_data_parallel_group(self):
-        return self._group("dp")
-
-    def get_data_parallel_world_size(self) -> int:
-        return self.grid.size("dp")
-
-    def get_data_parallel_rank(self) -> int:
-        return self._rank("dp")
-
-    def get_model_parallel_group(self):
-        return self._group("tp")
-
-    def get_model_parallel_world_size(self) -> int:
-        return self.grid.size("tp")
-
-    def get_model_parallel_rank(self) -> int:
-        return self._rank("tp")
-
-    get_tensor_model_parallel_group = get_model_parallel_group
-    get_tensor_model_parallel_world_size = get_model_parallel_world_size
-    get_tensor_model_parallel_rank = get_model_parallel_rank
-
-    def get_sequence_parallel_group(self):
-        return self._group("sp")
-
-    def get_sequence_parallel_world_size(self) -> int:
-        return self.grid.size("sp")
-
-    def get_sequence_parallel_rank(self) -> int:
-        return self._rank("sp")
-
-    def get_sequence_data_parallel_group(self):
-        return self._group("dp_sp")
-
-    def get_sequence_data_parallel_world_size(self) -> int:
-        return self.grid.size("dp_sp")
-
-    def get_sequence_data_parallel_rank(self) -> int:
-        return self._rank("dp_sp")
-
-    def get_pipeline_model_parallel_world_size(self) -> int:
-        return 1
-
-    def get_pipeline_model_parallel_rank(self) -> int:
-        return 0
+    def answer(self, dim: str | None, what: str):
+        if dim is None:
+            return {"group": self.single, "world_size": 1, "rank": 0}[what]
+        if what == "group":
+            return self.grid.group(dim) or self.single
+        return self.grid.size(dim) if what == "world_size" else self.grid.group_rank(dim)

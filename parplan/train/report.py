@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from parplan.train.setup import RunSetup
 
 
@@ -13,13 +15,19 @@ def _layout(setup: RunSetup) -> str:
             f"order={','.join(s.order)}")  # fmt: skip
 
 
+def runs(items: tuple[str, ...] | list[str]) -> str:
+    """`full,full,spatial` -> `full x2, spatial`."""
+    groups = [(item, len(list(same))) for item, same in itertools.groupby(items)]
+    return ", ".join(item if count == 1 else f"{item} x{count}" for item, count in groups)
+
+
 def describe(setup: RunSetup) -> list[str]:
     cfg, pred = setup.shape, setup.prediction
     kind = "tiny model of the plan's block types" if setup.tiny else "the plan's model"
-    modes = ",".join(setup.block_modes)
+    modes = runs(setup.block_modes)
     return [
         f"parplan.train: {cfg.nproc} ranks, {_layout(setup)}",
-        f"  model: {cfg.name} ({kind}): blocks {','.join(cfg.blocks)}, hidden {cfg.hidden}, "
+        f"  model: {cfg.name} ({kind}): blocks {runs(cfg.blocks)}, hidden {cfg.hidden}, "
         f"heads {cfg.heads}, tokens {cfg.tokens} ({cfg.frames} frames), {cfg.precision}, "
         f"ckpt {modes}",
         f"  batch: micro {setup.ds_config['train_micro_batch_size_per_gpu']} x accumulation "
