@@ -105,3 +105,14 @@ def test_trainer_bad_input_is_one_line_exit_2(tmp_path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.yaml'}: file not found"]
+
+
+def test_trainer_bad_flag_is_one_line_exit_2(capsys) -> None:
+    from parplan.train.args import main as train_main
+
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["--parplan-strategy", "p.yaml", *DIT, "--steps", "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: argument --steps: 0 must be > 0 (see `python -m parplan.train --help`)"
+    ]

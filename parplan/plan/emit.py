@@ -211,19 +211,19 @@ def _sp_methods_comment(s: StrategySpec) -> list[str]:
     ]
 
 
-PREDICTION_PREFIX = "# predicted: "
+PREDICTION = "predicted: "  # plan.yaml's comment `# predicted: step_time_s=... ...`
 
 
-def prediction_comment(*, step_time_s: float, memory_gib_per_gpu: float) -> str:
+def prediction_note(*, step_time_s: float, memory_gib_per_gpu: float) -> str:
     """The prediction as plan.yaml carries it (full precision: the trainer compares with it)."""
-    return f"{PREDICTION_PREFIX}step_time_s={step_time_s!r} memory_gib_per_gpu={memory_gib_per_gpu!r}"
+    return f"{PREDICTION}step_time_s={step_time_s!r} memory_gib_per_gpu={memory_gib_per_gpu!r}"
 
 
 def read_prediction(text: str) -> dict[str, float] | None:
     """The `# predicted:` line of a plan.yaml's text, or None when it has none."""
     for line in text.splitlines():
-        if line.startswith(PREDICTION_PREFIX):
-            pairs = re.findall(r"(\w+)=(\S+)", line[len(PREDICTION_PREFIX) :])
+        if line.startswith(f"# {PREDICTION}"):
+            pairs = re.findall(r"(\w+)=(\S+)", line[len(PREDICTION) + 2 :])
             return {key: float(value) for key, value in pairs}
     return None
 
@@ -234,8 +234,15 @@ def plan_yaml(strategy: StrategySpec, *, notes: list[str]) -> str:
     return "".join(f"# {n}\n" for n in notes) + body
 
 
-def read_back_command(*, specs: str, num_gpus: int) -> str:
-    return f"parplan predict {specs} --gpus {num_gpus} --strategy plan.yaml"
+def _spec_args(named: SpecSources, *, directory: Path) -> tuple[str, str]:
+    """`--model M --workload W --cluster C` for the read-back (run in `directory`) and for
+    launch.sh (run anywhere)."""
+    kinds = {"model": named.model, "workload": named.workload, "cluster": named.cluster}
+    read_back = [f"--{kind} {shlex.quote(source_arg(src, kind=kind, directory=directory))}"
+                 for kind, src in kinds.items()]  # fmt: skip
+    launch = [f"--{kind} {_launch_arg(src, kind=kind, directory=directory)}"
+              for kind, src in kinds.items()]  # fmt: skip
+    return " ".join(read_back), " ".join(launch)
 
 
 def emit(
@@ -256,22 +263,17 @@ def emit(
     written, which read back only for presets. `prediction`: (step time s, GiB per GPU)."""
     directory.mkdir(parents=True, exist_ok=True)
     named = sources or SpecSources(model=model.name, workload=workload.name, cluster=cluster.name)
-    kinds = {"model": named.model, "workload": named.workload, "cluster": named.cluster}
-    read_back = " ".join(
-        f"--{kind} {shlex.quote(source_arg(src, kind=kind, directory=directory))}"
-        for kind, src in kinds.items()
-    )
-    launch_specs = " ".join(
-        f"--{kind} {_launch_arg(src, kind=kind, directory=directory)}" for kind, src in kinds.items()
-    ) + f" --gpus {num_gpus}"
-    header = [f"read back (run in this directory): {read_back_command(specs=read_back, num_gpus=num_gpus)}"]
+    read_back, launch_specs = _spec_args(named, directory=directory)
+    header = [f"read back (run in this directory): parplan predict {read_back} --gpus "
+              f"{num_gpus} --strategy plan.yaml"]  # fmt: skip
     if prediction is not None:
-        header.append(prediction_comment(step_time_s=prediction[0], memory_gib_per_gpu=prediction[1])[2:])
+        step_s, memory_gib = prediction
+        header.append(prediction_note(step_time_s=step_s, memory_gib_per_gpu=memory_gib))
     files = {
         "ds_config.json": json.dumps(ds_config(strategy, workload=workload, model=model), indent=2)
         + "\n",
         "launch.sh": launch_script(strategy, cluster=cluster, model=model, num_gpus=num_gpus,
-                                   specs=launch_specs),
+                                   specs=f"{launch_specs} --gpus {num_gpus}"),
         "plan.yaml": plan_yaml(strategy, notes=[*header, *(notes or [])]),
     }  # fmt: skip
     paths = []

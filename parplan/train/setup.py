@@ -88,12 +88,14 @@ def load_run(args: argparse.Namespace) -> RunSetup:
     )  # fmt: skip
     validate(shape, who=TRAINER, zero_stages=ZERO_STAGES)
     if args.tiny:  # the cost model on the tiny model itself, on the plan's cluster
-        specs, source = to_specs(shape), f"the cost model for the --tiny model on {cluster.name}"
+        m, w, s = to_specs(shape)
+        prediction = predicted(m, w, cluster, s, gpus=gpus,
+                               source=f"the cost model for the --tiny model on {cluster.name}")
+        notes = []
     else:
-        specs, source = (model, workload, strategy), f"the cost model on {cluster.name}"
-    m, w, s = specs
-    prediction = predicted(m, w, cluster, s, gpus=gpus, source=source)
-    notes = [] if args.tiny else stale_prediction_note(args.parplan_strategy, prediction)
+        prediction = predicted(model, workload, cluster, strategy, gpus=gpus,
+                               source=f"the cost model on {cluster.name}")
+        notes = stale_prediction_note(args.parplan_strategy, prediction)
     return RunSetup(
         shape=shape, block_modes=tuple(modes), ds_config=ds_config, tiny=args.tiny,
         backend=args.backend, lr=args.lr, report=args.report, prediction=prediction,
