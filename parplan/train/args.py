@@ -81,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     from parplan.train.report import describe
     from parplan.train.setup import load_run
 
+    if args.report is not None and not args.report.parent.is_dir():  # written after training
+        raise SpecError(f"--report {args.report}: folder {args.report.parent} does not exist")
     setup = load_run(args)
     if args.check:
         print("\n".join(describe(setup)))
