@@ -120,3 +120,55 @@ def test_calibrated_prediction_tracks_a_smoke_step(tmp_path) -> None:
     measured, predicted = report["step_time_measured_s"], report["step_time_predicted_s"]
     assert predicted is not None, report["notes"]
     assert abs(predicted - measured) <= TIME_TOLERANCE * measured, (predicted, measured)
+
+
+def test_calibrate_writes_the_user_calibration_and_warns_on_a_poor_fit(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Default output: $PARPLAN_HOME/cpu-local.yaml, never the bundled cluster_specs file; a
+    fit with R2 below calibrate_cmd.MIN_R2 is said on stderr. The measurement is faked (the
+    real one is test_calibrated_prediction_tracks_a_smoke_step)."""
+    pytest.importorskip("torch")
+    from parplan.cli import main
+    from parplan.specs.loading import BUNDLED_CLUSTER_DIR
+
+    bundled = (BUNDLED_CLUSTER_DIR / "cpu-local.yaml").read_bytes()
+    monkeypatch.setenv("PARPLAN_HOME", str(tmp_path / "home"))
+    written = []
+
+    def fake(nproc, out, progress, quick):  # noqa: ANN001
+        written.append(out)
+        return {"out": str(out), "comm_fit": {"r2": -0.31}}
+
+    monkeypatch.setattr("parplan.smoke.calibrate.calibrate", fake)
+    assert main(["calibrate", "--json"]) == 0
+    assert written == [tmp_path / "home" / "cpu-local.yaml"]
+    err = capsys.readouterr().err
+    assert "warning: the gloo latency/bandwidth fit explains R2 = -0.31" in err
+    assert (BUNDLED_CLUSTER_DIR / "cpu-local.yaml").read_bytes() == bundled
+
+
+def test_cpu_local_reads_the_user_calibration_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+    """predict --cluster cpu-local and smoke's prediction use $PARPLAN_HOME/cpu-local.yaml."""
+    import json
+
+    from parplan.cli import main
+    from parplan.smoke import SmokeConfig, build_strategy
+    from parplan.smoke.prediction import predicted_step_time
+    from parplan.specs.loading import BUNDLED_CLUSTER_DIR
+
+    argv = ["predict", "--model", "dit-s-2", "--workload", "imagenet-256", "--cluster",
+            "cpu-local", "--gpus", "4", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    bundled_s = json.loads(capsys.readouterr().out)["step_time_s"]
+    spec = load_cluster(BUNDLED_CLUSTER_DIR / "cpu-local.yaml")
+    faster = spec.gpu.model_copy(update={"peak_tflops": {"fp32": 1.0, "bf16": 2.0}})
+    home = tmp_path / "home"
+    monkeypatch.setenv("PARPLAN_HOME", str(home))
+    write_cluster(spec.model_copy(update={"gpu": faster}), home / "cpu-local.yaml")
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["step_time_s"] < bundled_s / 2  # 19x the peak FLOP/s
+    assert f"reads your calibration {home / 'cpu-local.yaml'}" in captured.err
+    cfg = SmokeConfig(nproc=4, strategy=build_strategy(sp=4, sp_method="ulysses"))
+    assert "your calibration" in predicted_step_time(cfg)[1]

@@ -42,32 +42,76 @@ def test_ds_config_batch_arithmetic() -> None:
     assert cfg["gradient_accumulation_steps"] == 8
     assert cfg["zero_optimization"]["stage"] == 2
     assert cfg["activation_checkpointing"]["number_checkpoints"] == 3
-    assert cfg["sequence_parallel_size"] == 4 and cfg["bf16"]["enabled"]
+    assert cfg["bf16"]["enabled"]
+    assert "sequence_parallel_size" not in cfg  # usp: DeepSpeed would read sp=4 as Ulysses
 
 
-def test_deepspeed_accepts_ds_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DeepSpeed's own parser: no process group needed when rank and the dp size are stubbed
-    (DeepSpeedConfig asks dist.get_rank() and then mpu.get_data_parallel_world_size())."""
+# One plan per SP method (and TP): 32 GPUs, global batch 64.
+LAYOUTS = {
+    "ulysses": {"dp": 8, "sp": 4, "sp_method": "ulysses"},
+    "ring": {"dp": 8, "sp": 4, "sp_method": "ring", "ckpt": "full"},
+    "usp": {"dp": 4, "tp": 2, "sp": 4, "sp_method": "usp", "ulysses": 2, "ring": 2},
+    "fastseq": {"dp": 8, "sp": 4, "sp_method": "fastseq", "zero": 1},
+    "dsp": {"dp": 8, "sp": 4, "sp_method": "dsp"},
+    "tp+dp": {"dp": 16, "tp": 2, "megatron_sp": True, "zero": 2, "ckpt": "selective"},
+}
+
+
+def _layout(name: str) -> StrategySpec:
+    return StrategySpec(global_batch=64, micro_batch=2, **LAYOUTS[name])
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_ds_config_keys_mean_what_deepspeed_means(name: str) -> None:
+    """sequence_parallel_size is DeepSpeed-Ulysses' degree: only Ulysses plans carry it;
+    activation_checkpointing (number_checkpoints) only when the plan checkpoints."""
+    strategy = _layout(name)
+    cfg = ds_config(strategy, workload=WORKLOAD, model=MODEL)
+    assert cfg.get("sequence_parallel_size") == (4 if name == "ulysses" else None)
+    checkpoints = cfg.get("activation_checkpointing", {}).get("number_checkpoints")
+    assert checkpoints == (4 if strategy.ckpt != "none" else None)
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_deepspeed_config_class_accepts_ds_config(name: str, monkeypatch) -> None:
+    """DeepSpeed's own parser at the plan's world size, without a process group: dist's rank
+    and world size are stubbed. It checks train_batch = micro x accumulation x dp, with dp
+    from the mpu the trainer passes (its data-parallel size) or, for a plain Ulysses plan
+    without one, from world / sequence_parallel_size, as DeepSpeed-Ulysses' engine reads it."""
     pytest.importorskip("deepspeed")
     monkeypatch.setenv("DS_ACCELERATOR", "cpu")
     from deepspeed.runtime import config as ds_runtime_config
 
+    strategy = _layout(name)
     monkeypatch.setattr(ds_runtime_config.dist, "get_rank", lambda *a, **k: 0)
+    monkeypatch.setattr(ds_runtime_config.dist, "get_world_size", lambda *a, **k: 32)
 
-    class Mpu:
+    class Mpu:  # what DeepSpeedConfig asks of parplan.train.groups.ParplanMPU
         def get_data_parallel_world_size(self) -> int:
-            return STRATEGY.dp
+            return strategy.dp
 
-    cfg = ds_runtime_config.DeepSpeedConfig(
-        ds_config(STRATEGY, workload=WORKLOAD, model=MODEL), mpu=Mpu()
-    )
-    assert cfg.train_batch_size == 64
-    assert cfg.gradient_accumulation_steps == 8
-    assert cfg.zero_optimization_stage == 2
-    assert cfg.bfloat16_config.enabled if hasattr(cfg, "bfloat16_config") else cfg.bfloat16_enabled
-    bad = ds_config(STRATEGY, workload=WORKLOAD, model=MODEL) | {"train_batch_size": 63}
+    cfg = ds_config(strategy, workload=WORKLOAD, model=MODEL)
+    parsed = ds_runtime_config.DeepSpeedConfig(cfg, mpu=Mpu())
+    accumulation = 64 // (strategy.dp * strategy.micro_batch)
+    assert (parsed.train_batch_size, parsed.gradient_accumulation_steps) == (64, accumulation)
+    assert parsed.zero_optimization_stage == strategy.zero
+    if name == "ulysses":
+        assert ds_runtime_config.DeepSpeedConfig(cfg).train_batch_size == 64
     with pytest.raises(AssertionError):  # DeepSpeed checks batch = micro x accumulation x dp
-        ds_runtime_config.DeepSpeedConfig(bad, mpu=Mpu())
+        ds_runtime_config.DeepSpeedConfig(cfg | {"train_batch_size": 62}, mpu=Mpu())
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_launch_script_parses_and_passes_the_degrees(name: str, tmp_path) -> None:
+    strategy = _layout(name)
+    emit(directory=tmp_path, strategy=strategy, model=MODEL, workload=WORKLOAD,
+         cluster=CLUSTER, num_gpus=32)  # fmt: skip
+    text = (tmp_path / "launch.sh").read_text()
+    result = subprocess.run(["bash", "-n", str(tmp_path / "launch.sh")], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert f"--sp {strategy.sp} --sp-method {strategy.sp_method}" in text
+    assert ("--ulysses 2 --ring 2" in text) == (name == "usp")
+    assert "-m parplan.train" in text
 
 
 def test_emit_round_trips_plan_yaml(tmp_path) -> None:

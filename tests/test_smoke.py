@@ -109,3 +109,28 @@ def test_byte_counter_reads_inputs_only(tmp_path) -> None:
     assert table == {op: (1, 1024) for op in
                      ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")}  # fmt: skip
     assert {row["label"] for row in counter.table()} == {"t"}
+
+
+def test_memory_check_refuses_what_does_not_fit_with_the_numbers() -> None:
+    """parplan's memory model sizes the run before any rank starts (smoke/memory.py)."""
+    from parplan.errors import SpecError
+    from parplan.smoke.memory import RUNTIME_BYTES, check_memory
+    from parplan.specs import GIB
+
+    cfg = SmokeConfig(strategy=build_strategy(sp=4, sp_method="ulysses"))
+    fits = check_memory(cfg, available=64 * GIB)
+    assert fits.ranks == 4 and fits.runtime_bytes == RUNTIME_BYTES
+    assert fits.reference_bytes > fits.layout_bytes > 0  # one process holds the whole batch
+    with pytest.raises(SpecError, match=r"smoke would need ~.* GiB \(4 ranks x .* GiB: reference "
+                                        r"run .*\), but 0.5 GiB is available"):  # fmt: skip
+        check_memory(cfg, available=0.5 * GIB)
+
+
+def test_run_smoke_refuses_a_huge_model_before_spawning(monkeypatch) -> None:
+    from parplan.errors import SpecError
+    from parplan.smoke import run_smoke
+
+    monkeypatch.setattr("parplan.smoke.memory.available_bytes", lambda: 8 * 2**30)
+    cfg = SmokeConfig(hidden=4096, heads=32, tokens=65536, strategy=build_strategy(dp=4))
+    with pytest.raises(SpecError, match="smoke would need"):
+        run_smoke(cfg)

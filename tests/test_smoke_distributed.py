@@ -12,11 +12,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
+
+from proctree import children  # noqa: E402
 
 from parplan.smoke import SmokeConfig, SmokeFailure, build_strategy, run_smoke  # noqa: E402
 
@@ -81,6 +82,9 @@ CASES = {
     "usp2x2": {"sp": 4, "sp_method": "usp", "ulysses": 2, "ring": 2},
     "tp2_dp2": {"tp": 2, "dp": 2},
     "ulysses2_dp2_zero2": {"sp": 2, "sp_method": "ulysses", "dp": 2, "zero": 2},
+    # dp innermost (a plan's rank order): sp groups {0, 2}, {1, 3}, dp groups {0, 1}, {2, 3}
+    "ulysses2_dp2_dp_first": {"sp": 2, "sp_method": "ulysses", "dp": 2,
+                              "order": ["dp", "sp", "tp", "pp"]},
 }
 
 
@@ -115,19 +119,6 @@ def test_dsp_switches_between_spatial_and_temporal_blocks() -> None:
         assert report["bytes_measured"] == report["bytes_predicted"]
 
 
-def _children(pid: int) -> list[int]:
-    """Live (non-zombie) processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.mark.parametrize(
     ("mode", "nproc", "strategy", "message"),
     [
@@ -137,7 +128,7 @@ def _children(pid: int) -> list[int]:
 )  # fmt: skip
 def test_failing_rank_stops_every_rank(mode: str, nproc: int, strategy: dict, message: str) -> None:
     """Rank 2 dies (or raises) at step 1 while the others wait in a collective."""
-    before = set(_children(os.getpid()))
+    before = set(children(os.getpid()))
     cfg = SmokeConfig(
         nproc=nproc, strategy=build_strategy(**strategy), steps=3, fail_rank=2,
         fail_mode=mode, timeout_s=60, **TINY,
@@ -147,4 +138,4 @@ def test_failing_rank_stops_every_rank(mode: str, nproc: int, strategy: dict, me
         run_smoke(cfg)
     assert time.monotonic() - start < 45
     assert multiprocessing.active_children() == []
-    assert set(_children(os.getpid())) <= before
+    assert set(children(os.getpid())) <= before

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
+from typing import Literal
 
 from parplan.errors import SpecError
 
@@ -15,7 +17,34 @@ def require_positive(**values: float | None) -> None:
             raise SpecError(f"--{name.replace('_', '-')}={value} must be a positive, finite number")
 
 
+def writable_output(
+    path: Path | None, flag: str, *, kind: Literal["file", "folder"] = "file",
+    create_parents: bool = True,
+) -> None:  # fmt: skip
+    """The output `path` of `flag` can be written, checked before the work that produces it.
+
+    An existing target must be of `kind` and writable; a new one needs its nearest existing
+    ancestor to be a writable folder (with `create_parents=False`, its own folder must exist)."""
+    if path is None:
+        return
+    target = path.expanduser()
+    if target.exists():
+        if (kind == "folder") != target.is_dir():
+            raise SpecError(f"{flag} {path}: exists and is not a {kind}")
+        if not os.access(target, os.W_OK):
+            raise SpecError(f"{flag} {path}: not writable (permission denied)")
+        return
+    parent = target.parent
+    if not create_parents and not parent.is_dir():
+        raise SpecError(f"{flag} {path}: folder {parent} does not exist")
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SpecError(f"{flag} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"{flag} {path}: cannot create it in {parent} (permission denied)")
+
+
 def writable_file(path: Path | None, flag: str) -> None:
-    """The folder of an output file must exist (checked before any long computation)."""
-    if path is not None and not path.parent.is_dir():
-        raise SpecError(f"{flag} {path}: folder {path.parent} does not exist")
+    """An output file whose folder must already exist (e.g. a plot)."""
+    writable_output(path, flag, create_parents=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +18,16 @@ CLUSTER_OPT = typer.Option(
     DEFAULT_CLUSTER, "--cluster", help="Cluster name (cluster_specs/) or YAML."
 )
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+
+
+def note_calibration(cluster: str) -> None:
+    """Say on stderr when a cluster name reads the user's calibration (`parplan calibrate`)
+    rather than the bundled spec of that name."""
+    from parplan.specs import user_calibration
+
+    path = user_calibration(cluster)
+    if path is not None:
+        print(f"note: --cluster {cluster} reads your calibration {path}", file=sys.stderr)
 
 
 class PlannerProgress:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.checks import require_positive, writable_file, writable_output
 from parplan.commands.common import (
     DEFAULT_CLUSTER,
     DEFAULT_GPUS,
@@ -19,6 +19,7 @@ from parplan.commands.common import (
     DEFAULT_WORKLOAD,
     JSON_OPT,
     PlannerProgress,
+    note_calibration,
 )
 from parplan.commands.plan_recipe import plan_recipe
 from parplan.commands.plan_tables import goodput_json, plan_notes, print_result
@@ -26,7 +27,7 @@ from parplan.commands.plots import plot_curve
 from parplan.commands.strategy_flags import stack_from_flags, with_stack_flags
 from parplan.cost.goodput import strategy_goodput
 from parplan.errors import SpecError
-from parplan.plan.emit import emit
+from parplan.plan.emit import SpecSources, emit_or_fail
 from parplan.plan.planner import plan
 from parplan.specs import load_cluster, load_model, load_workload
 
@@ -76,6 +77,7 @@ def plan_command(
     require_positive(gpus=gpus, deadline_days=deadline_days, train_samples=train_samples,
                      train_tokens=train_tokens, global_batch=global_batch)  # fmt: skip
     writable_file(plot, "--plot")
+    writable_output(emit_dir, "--emit", kind="folder")
     if recipe is not None:
         if model is not None or workload is not None or plot is not None:
             raise SpecError("--recipe gives the models and workloads of its stages: drop "
@@ -88,6 +90,7 @@ def plan_command(
                     async_checkpoint=async_checkpoint)  # fmt: skip
         return
     model, workload = model or DEFAULT_MODEL, workload or DEFAULT_WORKLOAD
+    note_calibration(cluster)
     stack = stack_from_flags(**(stack_flags or {}))
     if plot is not None and deadline_days is None:
         raise SpecError("--plot draws the GPUs -> days curve of deadline mode: add --deadline-days")
@@ -122,22 +125,14 @@ def plan_command(
     else:
         print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack, goodput=goodput)
     if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
-        _emit_or_fail(
-            directory=emit_dir,
-            strategy=result.plans[0].strategy,
-            num_gpus=result.gpus,
-            notes=plan_notes(result.plans[0]),
-            **specs,
-        )
+        best = result.plans[0]
+        emit_or_fail(
+            directory=emit_dir, strategy=best.strategy, num_gpus=result.gpus,
+            notes=plan_notes(best), prediction=(best.step_time_s, best.memory_gib_per_gpu),
+            sources=SpecSources(model=model, workload=workload, cluster=cluster), **specs,
+        )  # fmt: skip
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
-
-
-def _emit_or_fail(*, directory: Path, **kwargs) -> None:
-    try:
-        emit(directory=directory, **kwargs)
-    except OSError as err:
-        raise SpecError(f"--emit {directory}: cannot write ({err.strerror})") from None
 
 
 def _check_flags(

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from parplan.commands.checks import require_positive
-from parplan.commands.common import CLUSTER_OPT, JSON_OPT, MODEL_OPT, WORKLOAD_OPT
+from parplan.commands.checks import require_positive, writable_output
+from parplan.commands.common import (
+    CLUSTER_OPT,
+    JSON_OPT,
+    MODEL_OPT,
+    WORKLOAD_OPT,
+    note_calibration,
+)
 from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
 from parplan.commands.tables import quantity_table, stack_text
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
+from parplan.plan.emit import SpecSources, emit_or_fail
 from parplan.specs import GIB, StrategySpec, load_cluster, load_model, load_workload
 
 
@@ -37,20 +45,31 @@ def predict(
     micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
     global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
     order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
+    emit_dir: Path = typer.Option(
+        None, "--emit", help="Write ds_config.json, launch.sh, plan.yaml for this layout into this folder."
+    ),
     as_json: bool = JSON_OPT,
     stack_flags: dict | None = None,
 ) -> None:
     """Predict step time, MFU, memory per GPU and the bottleneck of one parallel layout."""
     require_positive(gpus=gpus)
+    writable_output(emit_dir, "--emit", kind="folder")
+    note_calibration(cluster)
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
         megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
         global_batch=global_batch, order=order, **(stack_flags or {}),
     )  # fmt: skip
-    pred = predict_step(
-        load_model(model), load_workload(workload), load_cluster(cluster), strategy, gpus
-    )
+    specs = dict(model=load_model(model), workload=load_workload(workload),
+                 cluster=load_cluster(cluster))  # fmt: skip
+    pred = predict_step(*specs.values(), strategy, gpus)
+    if emit_dir is not None:
+        emit_or_fail(
+            directory=emit_dir, strategy=strategy, num_gpus=pred.num_gpus, **specs,
+            prediction=(pred.step_time_s, pred.memory_gib_per_gpu),
+            sources=SpecSources(model=model, workload=workload, cluster=cluster),
+        )  # fmt: skip
     if as_json:
         print(json.dumps(prediction_json(pred), indent=2))
         return

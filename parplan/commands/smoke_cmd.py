@@ -16,6 +16,7 @@ from rich.table import Table
 
 from parplan.commands.tables import quantity_table
 from parplan.errors import SpecError
+from parplan.smoke.extra import require_smoke_extra
 from parplan.specs import load_cluster
 
 
@@ -122,6 +123,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     ) -> None:
         """Run a parallel layout on real processes; check numerics, bytes and step time."""
+        require_smoke_extra("parplan smoke")
         strategy = {
             "dp": dp, "tp": tp, "sp": sp, "sp_method": sp_method, "ulysses": ulysses,
             "ring": ring, "zero": zero, "megatron_sp": megatron_sp, "micro_batch": micro_batch,

@@ -1,26 +1,42 @@
 """Turn a plan into files a run can start from: ds_config.json, launch.sh and plan.yaml.
 
-* ds_config.json: DeepSpeed's own keys (https://www.deepspeed.ai/docs/config-json/):
-  train_batch_size = micro_batch x gradient_accumulation_steps x dp, ZeRO stage, bf16/fp16,
-  activation checkpointing, and `sequence_parallel_size` (DeepSpeed-Ulysses, whose engine then
-  takes dp = world / sp). tests/test_emit.py loads it with `DeepSpeedConfig`.
-* launch.sh: a torchrun line (nnodes, nproc_per_node, rendezvous) whose comments spell out the
-  process-group layout: the rank order, innermost (nearest GPUs) first, as in nanotron's
-  `reshape(pp, dp, cp, tp)`, and the first group of every dimension.
-* plan.yaml: the StrategySpec, which `parplan predict --strategy plan.yaml` reads back.
+* ds_config.json: only keys DeepSpeed reads with the plan's meaning
+  (https://www.deepspeed.ai/docs/config-json/): train_batch_size = micro_batch x
+  gradient_accumulation_steps x dp, the ZeRO stage, bf16/fp16, activation checkpointing (only
+  when the plan checkpoints), and `sequence_parallel_size` only for DeepSpeed-Ulysses plans (it
+  is DeepSpeed-Ulysses' degree; ring / USP / FastSeq / DSP degrees are in plan.yaml and on the
+  trainer's command line). Tests load it with DeepSpeed's `DeepSpeedConfig`.
+* launch.sh: torchrun running `python -m parplan.train` (or $TRAIN_SCRIPT) on the plan's files;
+  its comments spell out the process-group layout: the rank order, innermost (nearest GPUs)
+  first, as in nanotron's `reshape(pp, dp, cp, tp)`, and the first group of every dimension.
+* plan.yaml: the StrategySpec (SPEC_FORMAT "Strategy"), which `parplan predict --strategy` reads
+  back; its comments carry the read-back command (run in the plan's directory: spec files are
+  written relative to it) and the prediction (`# predicted: step_time_s=... memory_gib_per_gpu=...`),
+  which the trainer reads.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from parplan.errors import SpecError
-from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec, load_strategy
+from parplan.specs import (
+    ClusterSpec,
+    ModelSpec,
+    StrategySpec,
+    WorkloadSpec,
+    load_strategy,
+    spec_file,
+)
 
 
 def block_modes(strategy: StrategySpec, model: ModelSpec) -> list[str]:
@@ -44,7 +60,7 @@ def ds_config(
     accumulation = global_batch // (s.dp * s.micro_batch)
     assert accumulation * s.dp * s.micro_batch == global_batch, (global_batch, s.dp, s.micro_batch)
     checkpointed = sum(mode != "none" for mode in block_modes(s, model))
-    return {
+    config: dict[str, Any] = {
         "train_batch_size": global_batch,
         "train_micro_batch_size_per_gpu": s.micro_batch,
         "gradient_accumulation_steps": accumulation,
@@ -54,21 +70,25 @@ def ds_config(
             "contiguous_gradients": True,
             "reduce_scatter": True,
         },
-        "bf16": {"enabled": workload.precision == "bf16"},
+        # fp8 runs its GEMMs through Transformer Engine on top of a bf16 model
+        "bf16": {"enabled": workload.precision in ("bf16", "fp8")},
         "fp16": {"enabled": workload.precision == "fp16"},
         "gradient_clipping": 1.0,
-        "activation_checkpointing": {
-            "partition_activations": s.tp > 1 and checkpointed > 0,
-            "contiguous_memory_optimization": False,
-            "cpu_checkpointing": False,
-            "number_checkpoints": checkpointed or None,
-            "synchronize_checkpoint_boundary": False,
-            "profile": False,
-        },
-        "sequence_parallel_size": s.sp,
         "steps_per_print": 10,
         "wall_clock_breakdown": False,
     }
+    if checkpointed:
+        config["activation_checkpointing"] = {
+            "partition_activations": s.tp > 1,
+            "contiguous_memory_optimization": False,
+            "cpu_checkpointing": False,
+            "number_checkpoints": checkpointed,
+            "synchronize_checkpoint_boundary": False,
+            "profile": False,
+        }
+    if s.methods_used == {"ulysses"}:  # DeepSpeed-Ulysses' degree; its engine takes dp = world/sp
+        config["sequence_parallel_size"] = s.sp
+    return config
 
 
 def rank_groups_comment(strategy: StrategySpec) -> list[str]:
@@ -92,9 +112,45 @@ def rank_groups_comment(strategy: StrategySpec) -> list[str]:
     return lines
 
 
+class SpecSources(BaseModel):
+    """What the user named for each spec: a preset name or a file path (relative to the
+    working directory of the command that emits)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    workload: str
+    cluster: str
+
+
+def source_arg(source: str, *, kind: str, directory: Path) -> str:
+    """A preset name as given; a file as a path relative to `directory` (where plan.yaml is).
+    A cluster name found in ./cluster_specs of the emitting directory is a file too: the
+    read-back and launch.sh run elsewhere."""
+    path = spec_file(source, kind)
+    if path is None:
+        return source
+    return os.path.relpath(path.resolve(), directory.resolve())
+
+
+def _launch_arg(source: str, *, kind: str, directory: Path) -> str:
+    """launch.sh runs from any directory: a file goes relative to the script's own folder."""
+    arg = source_arg(source, kind=kind, directory=directory)
+    return f'"$HERE"/{shlex.quote(arg)}' if spec_file(source, kind) else shlex.quote(arg)
+
+
+def _trainer_flags(s: StrategySpec) -> str:
+    """The degrees on the trainer's command line (it checks them against plan.yaml)."""
+    usp = f" --ulysses {s.ulysses} --ring {s.ring}" if "usp" in s.methods_used else ""
+    return (f"--tp {s.tp} --sp {s.sp} --sp-method {s.sp_method}{_sp_methods_flag(s)}{usp} "
+            f"--pp {s.pp} --vpp {s.vpp}")  # fmt: skip
+
+
 def launch_script(
-    strategy: StrategySpec, *, cluster: ClusterSpec, model: ModelSpec, num_gpus: int
-) -> str:
+    strategy: StrategySpec, *, cluster: ClusterSpec, model: ModelSpec, num_gpus: int,
+    specs: str = "",
+) -> str:  # fmt: skip
+    """`specs`: the trainer's --model/--workload/--cluster/--gpus arguments."""
     s = strategy
     per_node = min(cluster.gpus_per_node, num_gpus)
     nnodes = math.ceil(num_gpus / per_node)
@@ -106,22 +162,34 @@ def launch_script(
         f"micro_batch={s.micro_batch} global_batch={s.global_batch}",
         *_sp_methods_comment(s),
         *rank_groups_comment(s),
-        "# Run on every node with NODE_RANK set; train.py must build its process groups in this",
-        "# order (e.g. torch.distributed.device_mesh.init_device_mesh with the reversed order).",
+        "# Run on every node with NODE_RANK set (one node: NNODES=1, a free port is picked).",
+        "# Runs `python -m parplan.train` (NCCL on GPUs, gloo on CPU), which builds its process",
+        "# groups in this order; extra arguments go to it (e.g. --tiny --steps 2).",
+        "# TRAIN_SCRIPT=train.py runs your own script with the same arguments instead;",
+        "# PYTHON picks the interpreter (default python3).",
         "set -euo pipefail",
         f'NNODES="${{NNODES:-{nnodes}}}"',
         'NODE_RANK="${NODE_RANK:-0}"',
-        'MASTER_ADDR="${MASTER_ADDR:-localhost}"',
-        'MASTER_PORT="${MASTER_PORT:-29500}"',
-        'HERE="$(cd "$(dirname "$0")" && pwd)"',
+        'PYTHON="${PYTHON:-python3}"',
+        'HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
+        'if [ "$NNODES" = 1 ] && [ -z "${MASTER_PORT:-}" ]; then',
+        "  RDZV=(--standalone)",
+        "else",
+        '  RDZV=(--node_rank="$NODE_RANK" --master_addr="${MASTER_ADDR:-localhost}" '
+        '--master_port="${MASTER_PORT:-29500}")',
+        "fi",
+        f'ARGS=(--deepspeed --deepspeed_config "$HERE/ds_config.json" '
+        f'--parplan-strategy "$HERE/plan.yaml" {specs} {_trainer_flags(s)} "$@")',
+        'if [ -z "${TRAIN_SCRIPT:-}" ]; then',
+        '  "$PYTHON" -m parplan.train --check "${ARGS[@]}" >/dev/null  # bad input: one line, exit 2',
+        "  TRAIN=(-m parplan.train)",
+        "else",
+        '  TRAIN=("$TRAIN_SCRIPT")',
+        "fi",
     ]
     command = (
-        f'torchrun --nnodes="$NNODES" --nproc_per_node={per_node} --node_rank="$NODE_RANK" '
-        '--master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" \\\n'
-        '  "${TRAIN_SCRIPT:-train.py}" --deepspeed --deepspeed_config "$HERE/ds_config.json" \\\n'
-        f'  --parplan-strategy "$HERE/plan.yaml" --tp {s.tp} --sp {s.sp} '
-        f"--sp-method {s.sp_method}{_sp_methods_flag(s)} --pp {s.pp} --vpp {s.vpp} "
-        '"$@"'
+        f'exec "$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --nproc_per_node={per_node} '
+        '"${RDZV[@]}" \\\n  "${TRAIN[@]}" "${ARGS[@]}"'
     )
     return "\n".join([*header, command]) + "\n"
 
@@ -143,10 +211,38 @@ def _sp_methods_comment(s: StrategySpec) -> list[str]:
     ]
 
 
+PREDICTION = "predicted: "  # plan.yaml's comment `# predicted: step_time_s=... ...`
+
+
+def prediction_note(*, step_time_s: float, memory_gib_per_gpu: float) -> str:
+    """The prediction as plan.yaml carries it (full precision: the trainer compares with it)."""
+    return f"{PREDICTION}step_time_s={step_time_s!r} memory_gib_per_gpu={memory_gib_per_gpu!r}"
+
+
+def read_prediction(text: str) -> dict[str, float] | None:
+    """The `# predicted:` line of a plan.yaml's text, or None when it has none."""
+    for line in text.splitlines():
+        if line.startswith(f"# {PREDICTION}"):
+            pairs = re.findall(r"(\w+)=(\S+)", line[len(PREDICTION) + 2 :])
+            return {key: float(value) for key, value in pairs}
+    return None
+
+
 def plan_yaml(strategy: StrategySpec, *, notes: list[str]) -> str:
     """The strategy as YAML (SPEC_FORMAT "Strategy"); comments carry the prediction."""
     body = yaml.safe_dump(strategy.model_dump(mode="json"), sort_keys=False)
     return "".join(f"# {n}\n" for n in notes) + body
+
+
+def _spec_args(named: SpecSources, *, directory: Path) -> tuple[str, str]:
+    """`--model M --workload W --cluster C` for the read-back (run in `directory`) and for
+    launch.sh (run anywhere)."""
+    kinds = {"model": named.model, "workload": named.workload, "cluster": named.cluster}
+    read_back = [f"--{kind} {shlex.quote(source_arg(src, kind=kind, directory=directory))}"
+                 for kind, src in kinds.items()]  # fmt: skip
+    launch = [f"--{kind} {_launch_arg(src, kind=kind, directory=directory)}"
+              for kind, src in kinds.items()]  # fmt: skip
+    return " ".join(read_back), " ".join(launch)
 
 
 def emit(
@@ -158,8 +254,13 @@ def emit(
     cluster: ClusterSpec,
     num_gpus: int,
     notes: list[str] | None = None,
+    sources: SpecSources | None = None,
+    prediction: tuple[float, float] | None = None,
 ) -> list[Path]:
-    """Write the three files into `directory` (created); returns their paths."""
+    """Write the three files into `directory` (created); returns their paths.
+
+    `sources`: what the user named (preset names or files); without it the specs' names are
+    written, which read back only for presets. `prediction`: (step time s, GiB per GPU)."""
     if strategy.pp > 1 and strategy.zero >= 2:  # deepspeed/runtime/pipe/engine.py asserts it
         raise SpecError(
             f"--emit writes a DeepSpeed config, and DeepSpeed's PipelineEngine runs only ZeRO-0/1 "
@@ -167,16 +268,20 @@ def emit(
             "(torchtitan) or predict/plan with zero <= 1"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    named = sources or SpecSources(model=model.name, workload=workload.name, cluster=cluster.name)
+    read_back, launch_specs = _spec_args(named, directory=directory)
+    header = [f"read back (run in this directory): parplan predict {read_back} --gpus "
+              f"{num_gpus} --strategy plan.yaml"]  # fmt: skip
+    if prediction is not None:
+        step_s, memory_gib = prediction
+        header.append(prediction_note(step_time_s=step_s, memory_gib_per_gpu=memory_gib))
     files = {
         "ds_config.json": json.dumps(ds_config(strategy, workload=workload, model=model), indent=2)
         + "\n",
-        "launch.sh": launch_script(strategy, cluster=cluster, model=model, num_gpus=num_gpus),
-        "plan.yaml": plan_yaml(strategy, notes=[
-            f"read back with: parplan predict --model {model.name} --workload {workload.name} "
-            f"--cluster {cluster.name} --gpus {num_gpus} --strategy plan.yaml",
-            *(notes or []),
-        ]),  # fmt: skip
-    }
+        "launch.sh": launch_script(strategy, cluster=cluster, model=model, num_gpus=num_gpus,
+                                   specs=f"{launch_specs} --gpus {num_gpus}"),
+        "plan.yaml": plan_yaml(strategy, notes=[*header, *(notes or [])]),
+    }  # fmt: skip
     paths = []
     for name, text in files.items():
         path = directory / name
@@ -185,3 +290,11 @@ def emit(
     (directory / "launch.sh").chmod(0o755)
     assert load_strategy(directory / "plan.yaml") == strategy  # the round trip predict relies on
     return paths
+
+
+def emit_or_fail(*, directory: Path, **kwargs: Any) -> list[Path]:
+    """`emit` for the commands: an OS error writing is the --emit flag's one-line SpecError."""
+    try:
+        return emit(directory=directory, **kwargs)
+    except OSError as err:
+        raise SpecError(f"--emit {directory}: cannot write ({err.strerror})") from None

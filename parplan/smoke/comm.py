@@ -1,8 +1,9 @@
 """Process groups and the differentiable collectives the smoke layouts are built from.
 
-Rank grid (STYLE.md, nanotron): rank = tp_rank + tp * (sp_rank + sp * dp_rank), tp innermost, as
-in StrategySpec's default order [tp, sp, dp, pp]. USP splits sp into ulysses (inner, contiguous
-ranks, as yunchang's `use_ulysses_low=True`) x ring (outer, strided).
+Rank grid (STYLE.md, nanotron): the strategy's `order`, innermost first, sets each dimension's
+stride: with the default [tp, sp, dp, pp], rank = tp_rank + tp * (sp_rank + sp * dp_rank); a
+coordinate is (rank // stride) % degree, as `parplan.plan.emit` writes into launch.sh. USP splits
+sp into ulysses (inner, contiguous sp ranks, as yunchang's `use_ulysses_low=True`) x ring (outer).
 
 Every collective runs inside `comm_label(...)` so the byte counter can name it; autograd
 backward passes set the same labels, so the per-collective table reads e.g. `ulysses.qkv`.
@@ -64,15 +65,26 @@ class Grid:
         return dist.get_rank(group) if group is not None else 0
 
 
+def rank_strides(s: StrategySpec) -> dict[str, int]:
+    """Stride of each dimension in the rank numbering: the product of the degrees inside it."""
+    degrees = {"tp": s.tp, "sp": s.sp, "dp": s.dp, "pp": s.pp}
+    strides, stride = {}, 1
+    for dim in s.order:
+        strides[dim], stride = stride, stride * degrees[dim]
+    return strides
+
+
 def _coords(rank: int, s: StrategySpec) -> tuple[int, int, int]:
-    return rank % s.tp, (rank // s.tp) % s.sp, rank // (s.tp * s.sp)
+    st = rank_strides(s)
+    return (rank // st["tp"]) % s.tp, (rank // st["sp"]) % s.sp, (rank // st["dp"]) % s.dp
 
 
 def _members(s: StrategySpec) -> dict[str, list[list[int]]]:
     """For each dimension, the rank lists of all its groups (every rank builds every group)."""
+    st = rank_strides(s)
 
     def rank(t: int, p: int, d: int) -> int:
-        return t + s.tp * (p + s.sp * d)
+        return t * st["tp"] + p * st["sp"] + d * st["dp"]
 
     u, r = (s.ulysses, s.ring) if s.sp_method == "usp" else (s.sp, 1)
     tps, sps, dps = range(s.tp), range(s.sp), range(s.dp)

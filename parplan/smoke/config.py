@@ -59,6 +59,7 @@ class SmokeConfig(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
     seed: int = 0
     cluster: str | None = None  # cluster spec name/file for the time prediction
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # what the cost model prices
     name: str = "smoke-tiny"
     # Test hook: this rank fails at step 1 ("raise": an exception; "kill": SIGKILL itself).
     fail_rank: int | None = None
@@ -88,7 +89,11 @@ def blocks_from_model(model: ModelSpec) -> tuple[SmokeBlock, ...]:
 
 def model_fields_from_file(source: str | Path) -> dict:
     """SmokeConfig fields (blocks, hidden, heads, cross-attention) from a model YAML."""
-    model = load_model(source)
+    return model_fields(load_model(source))
+
+
+def model_fields(model: ModelSpec) -> dict:
+    """SmokeConfig fields of a model spec; SpecError for what the smoke blocks cannot build."""
     if model.head_dim is not None and model.head_dim * model.heads != model.hidden:
         raise SpecError(f"model {model.name!r}: smoke needs head_dim*heads == hidden")
     if model.kv_heads not in (None, model.heads) or model.mlp != "gelu":
@@ -132,7 +137,7 @@ def to_specs(cfg: SmokeConfig) -> tuple[ModelSpec, WorkloadSpec, StrategySpec]:
         width=cfg.tokens_per_frame,
         vae=VaeSpec(temporal=1, spatial=1, causal=False),
         global_batch=s.dp * s.micro_batch,
-        precision="fp32",
+        precision=cfg.precision,
     )
     strategy = s.model_copy(update={"global_batch": s.dp * s.micro_batch})
     return model, workload, strategy
@@ -143,22 +148,26 @@ def _check(ok: bool, message: str) -> None:
         raise SpecError(message)
 
 
-def validate(cfg: SmokeConfig) -> None:
-    """Every constraint a run needs, checked before any process starts (SpecError → exit 2)."""
+def validate(cfg: SmokeConfig, *, who: str = "smoke", zero_stages: tuple[int, ...] = (0, 2)) -> None:
+    """Every constraint a run needs, checked before any process starts (SpecError → exit 2).
+    `who` runs it; `zero_stages`: what its gradient code implements (smoke's GradSync: 0, 2)."""
     s = cfg.strategy
     _check(
         s.world_size == cfg.nproc,
         f"dp*tp*sp*pp = {s.dp}*{s.tp}*{s.sp}*{s.pp} = {s.world_size}, but --nproc is {cfg.nproc}",
     )
-    _check(s.pp == 1, f"pp={s.pp}: smoke runs no pipeline parallelism (pp must be 1)")
+    _check(s.pp == 1, f"pp={s.pp}: {who} runs no pipeline parallelism (pp must be 1)")
     _check(cfg.hidden % cfg.heads == 0, f"heads={cfg.heads} must divide hidden={cfg.hidden}")
     _check(cfg.tokens % cfg.frames == 0, f"frames={cfg.frames} must divide tokens={cfg.tokens}")
-    _check(s.zero in (0, 2), f"zero={s.zero}: smoke implements zero 0 and 2 only")
+    *rest, last = map(str, zero_stages)
+    stages = f"{', '.join(rest)} and {last}" if rest else last
+    _check(s.zero in zero_stages, f"zero={s.zero}: {who} implements zero {stages} only")
     _check(
         not (s.tp > 1 and s.sp > 1),
-        f"tp={s.tp} with sp={s.sp}: smoke runs TP or SP in one layout, not both",
+        f"tp={s.tp} with sp={s.sp}: {who} runs TP or SP in one layout, not both",
     )
     _check(not s.megatron_sp or s.tp > 1, "--megatron-sp needs tp > 1")
+    _check(not s.sp_methods, f"sp_methods={s.sp_methods}: {who} runs one SP method in all blocks")
     if s.tp > 1:
         _check_tp(cfg)
     if s.sp > 1:

@@ -66,16 +66,17 @@ class ShardedMixer(Mixer):
 # ------------------------------------------------------------------------- sequence parallel
 
 
-def init_deepspeed_comm() -> None:
+def init_deepspeed_comm(backend: str = "gloo") -> None:
     """DeepSpeed's comm backend on top of our process group, skipping the shm op JIT build.
 
     `deepspeed.init_distributed` would JIT-compile `deepspeed_shm_comm` (27-48 s cold) although
-    gloo never uses it (envcheck.md §2); `deepspeed.comm` re-exports `torch`, hence sys.modules.
+    neither gloo nor nccl uses it (envcheck.md §2); `deepspeed.comm` re-exports `torch`, hence
+    sys.modules.
     """
     import deepspeed
 
     sys.modules["deepspeed.comm.torch"].build_shm_op = lambda: None
-    deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False, verbose=False)
+    deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, verbose=False)
 
 
 class _LocalAttention(nn.Module):

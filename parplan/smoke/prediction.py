@@ -10,7 +10,7 @@ from __future__ import annotations
 from parplan.cluster.comm_ops import CollectiveCall, payload_bytes
 from parplan.errors import SpecError
 from parplan.smoke.config import SmokeConfig, to_specs
-from parplan.specs import ClusterSpec, load_cluster
+from parplan.specs import ClusterSpec, load_cluster, user_calibration
 
 DEFAULT_CLUSTER = "cpu-local"
 
@@ -62,4 +62,8 @@ def predicted_step_time(cfg: SmokeConfig) -> tuple[float | None, str]:
         prediction = predict(model, workload, cluster, strategy, num_gpus=cfg.nproc)
     except Exception as err:  # see predicted_calls
         return None, f"predict failed: {type(err).__name__}: {err}"
-    return prediction.step_time_s, f"cluster {cluster.name} resized to {cfg.nproc} devices"
+    mine = user_calibration(cfg.cluster or DEFAULT_CLUSTER)
+    calibrated = f" (your calibration {mine})" if mine is not None else ""
+    return prediction.step_time_s, (
+        f"cluster {cluster.name}{calibrated} resized to {cfg.nproc} devices"
+    )

@@ -72,6 +72,7 @@ class RingAttention(torch.autograd.Function):
             wait_all(works)
             if step + 1 < p:
                 kv = next_kv
+        out = out.to(q.dtype)  # the fp32 merges promote a 16-bit output, as flash keeps it fp32
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.group = group
         return out

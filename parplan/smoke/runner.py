@@ -15,8 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from parplan.errors import SpecError
 from parplan.smoke.config import SmokeConfig, validate
+from parplan.smoke.memory import check_memory
 from parplan.smoke.prediction import predicted_calls, predicted_step_time, predicted_table
+from parplan.specs import GIB
 
 POLL_S = 0.2
 GRACE_S = 3.0
@@ -27,8 +30,10 @@ class SmokeFailure(RuntimeError):
 
 
 def run_smoke(cfg: SmokeConfig) -> dict:
-    """Validate (SpecError before any process starts), run `cfg.steps` steps, report."""
+    """Validate and check memory (SpecError before any process starts), run `cfg.steps`
+    steps, report."""
     validate(cfg)
+    memory_note = _memory_note(cfg)
     import torch.multiprocessing as mp
 
     from parplan.smoke.worker import run_rank
@@ -44,7 +49,18 @@ def run_smoke(cfg: SmokeConfig) -> dict:
         results = [
             json.loads((Path(workdir) / f"rank{r}.json").read_text()) for r in range(cfg.nproc)
         ]
-    return summarize(cfg, results)
+    return summarize(cfg, results, notes=[memory_note])
+
+
+def _memory_note(cfg: SmokeConfig) -> str:
+    """SpecError when the run will not fit in memory (smoke.memory); else the estimate."""
+    try:
+        estimate = check_memory(cfg)
+    except SpecError:
+        raise
+    except Exception as err:  # the cost model is another team's code: report, don't crash
+        return f"memory not estimated ({type(err).__name__}: {err})"
+    return f"memory estimate (parplan's memory model): {estimate.total_bytes / GIB:.2f} GiB"
 
 
 def _supervise(processes: list, workdir: Path, timeout_s: float) -> None:
@@ -93,7 +109,7 @@ def _terminate(processes: list) -> None:
 # ----------------------------------------------------------------------------------- report
 
 
-def summarize(cfg: SmokeConfig, results: list[dict]) -> dict:
+def summarize(cfg: SmokeConfig, results: list[dict], *, notes: list[str] = ()) -> dict:
     """The JSON report: errors, bytes measured vs predicted, times, implementation."""
     from parplan.smoke.parallel import implementation_of
 
@@ -102,7 +118,7 @@ def summarize(cfg: SmokeConfig, results: list[dict]) -> dict:
     per_step = [max(steps) for steps in zip(*(r["step_times_s"] for r in results), strict=True)]
     bytes_per_rank = [r["bytes"] for r in results]
     predicted = _predicted_bytes(calls)
-    notes = [n for n in (calls_note, time_note) if n]
+    notes = [n for n in (calls_note, time_note, *notes) if n]
     unknown = sorted({op for r in results for op in r["unknown_c10d_ops"]})
     if unknown:
         notes.append(f"c10d ops not counted (unknown): {unknown}")

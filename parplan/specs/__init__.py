@@ -41,9 +41,9 @@ from parplan.specs.cluster import (
     ReliabilitySpec,
 )
 from parplan.specs.loading import (
-    CLUSTER_DIRS,
     PACKAGE_DIR,
     PRESET_DIR,
+    cluster_dirs,
     cluster_presets,
     format_validation_error,
     load_cluster,
@@ -57,6 +57,9 @@ from parplan.specs.loading import (
     parse_spec,
     read_yaml,
     recipe_presets,
+    spec_file,
+    user_calibration,
+    user_dir,
     workload_presets,
 )
 from parplan.specs.model import (
@@ -85,7 +88,6 @@ __all__ = [
     "BlockGroup",
     "BlockType",
     "BucketSpec",
-    "CLUSTER_DIRS",
     "CkptMode",
     "ClusterSpec",
     "ELEMENT_BYTES",
@@ -119,6 +121,7 @@ __all__ = [
     "WorkloadSpec",
     "ceil_div",
     "check_degrees",
+    "cluster_dirs",
     "cluster_presets",
     "format_validation_error",
     "load_cluster",
@@ -132,5 +135,8 @@ __all__ = [
     "parse_spec",
     "read_yaml",
     "recipe_presets",
+    "spec_file",
+    "user_calibration",
+    "user_dir",
     "workload_presets",
 ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,20 @@ from parplan.specs.strategy import StrategySpec
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # parplan/
 PRESET_DIR = PACKAGE_DIR / "presets"
-CLUSTER_DIRS = (PACKAGE_DIR.parent / "cluster_specs", Path.cwd() / "cluster_specs")
+BUNDLED_CLUSTER_DIR = PACKAGE_DIR.parent / "cluster_specs"
+
+
+def user_dir() -> Path:
+    """The user's own specs, where `parplan calibrate` writes: $PARPLAN_HOME, else
+    ~/.config/parplan. Read at each call, so tests (and users) can point it elsewhere."""
+    home = os.environ.get("PARPLAN_HOME")
+    return Path(home) if home else Path.home() / ".config" / "parplan"
+
+
+def cluster_dirs() -> tuple[Path, ...]:
+    """Where cluster names resolve, first match wins: the user's calibrations, the bundled
+    specs, ./cluster_specs."""
+    return (user_dir(), BUNDLED_CLUSTER_DIR, Path.cwd() / "cluster_specs")
 
 
 S = TypeVar("S", bound=Spec)
@@ -109,7 +123,7 @@ def _preset_names(directory: Path) -> list[str]:
 
 def _resolve(source: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
     path = Path(source)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if _is_path(source):
         if not path.exists():
             raise SpecError(f"{path}: file not found")
         return path
@@ -145,15 +159,44 @@ def load_workload(source: str | Path | Mapping | WorkloadSpec) -> WorkloadSpec:
 def load_cluster(source: str | Path | Mapping | ClusterSpec) -> ClusterSpec:
     """A cluster spec; its `kernels:` path is resolved against the spec file's folder (a spec
     given as a mapping: against the working directory) and must exist."""
-    cluster = load_spec(ClusterSpec, source, "cluster", CLUSTER_DIRS)
+    cluster = load_spec(ClusterSpec, source, "cluster", cluster_dirs())
     if cluster.kernels is None or isinstance(source, ClusterSpec):
         return cluster
-    base = Path.cwd() if isinstance(source, Mapping) else _resolve(source, "cluster", CLUSTER_DIRS).parent
+    base = Path.cwd() if isinstance(source, Mapping) else _resolve(source, "cluster", cluster_dirs()).parent
     kernels = (base / cluster.kernels).resolve()
     if not kernels.is_file():
         raise SpecError(f"cluster '{cluster.name}': kernels={cluster.kernels} not found (looked "
                         f"for {kernels}); write it with `parplan kernels measure --out FILE`")  # fmt: skip
     return cluster.model_copy(update={"kernels": str(kernels)})
+
+
+def user_calibration(source: str | Path) -> Path | None:
+    """The user's file a cluster name resolves to (e.g. `parplan calibrate`'s cpu-local), or
+    None: commands say when a calibration stands in for the bundled spec."""
+    if isinstance(source, str) and not _is_path(source):
+        candidate = user_dir() / f"{source}.yaml"
+        return candidate if candidate.exists() else None
+    return None
+
+
+def spec_file(source: str, kind: str) -> Path | None:
+    """The file a spec source names, None for a name that resolves wherever parplan runs (a
+    bundled preset or a user calibration): the same name reads the same spec elsewhere.
+    A name found only in ./cluster_specs is that file (it means something only here)."""
+    if _is_path(source):
+        return Path(source)
+    if kind != "cluster" or user_calibration(source) is not None:
+        return None
+    try:
+        path = _resolve(source, kind, cluster_dirs())
+    except SpecError:  # not a name here either: it stays a name
+        return None
+    return None if path.parent.resolve() == BUNDLED_CLUSTER_DIR.resolve() else path
+
+
+def _is_path(source: str | Path) -> bool:
+    path = Path(source)
+    return path.suffix in (".yaml", ".yml") or path.exists()
 
 
 def load_strategy(source: str | Path | Mapping | StrategySpec) -> StrategySpec:
@@ -184,4 +227,4 @@ def workload_presets() -> list[str]:
 
 
 def cluster_presets() -> list[str]:
-    return sorted({n for d in CLUSTER_DIRS for n in _preset_names(d)})
+    return sorted({n for d in cluster_dirs() for n in _preset_names(d)})
