@@ -52,11 +52,13 @@ class Efficiency(BaseModel):
 # are one kernel timed alone at the best shape; a training step runs at power-limited clocks
 # (NVIDIA rates A100 HPL at its sustained 1305 MHz, not the 1410 MHz boost of the datasheet
 # peak: 0.93 alone), beside NCCL kernels that take SMs and HBM, with gaps between kernels. No
-# source gives the product, so it is measured: fitted once, on the nine Korthikanti et al. 2022
-# runs (A100, with the unfused attention their paper states), as the value that zeroes their
-# mean signed error, and checked out of sample on the Megatron-Core H100, Narayanan 2021,
-# fast-DiT and Open-Sora runs and on the held-out set (docs/validation.md). Calibrated
-# `efficiency:` overrides are measured throughputs already and are not scaled.
+# source gives the product, so it is measured, once per architecture, on one source's runs, as
+# the value that zeroes their mean signed error (tools/fit_sustained_fraction.py): Ampere on the
+# nine Korthikanti et al. 2022 runs (A100, with the unfused attention their paper states), Hopper
+# on the nine Megatron-Core r0.8 weak-scaling runs (H100); Blackwell has no runs and takes
+# Hopper's. Out of sample: Narayanan 2021, Megatron-Core strong scaling, fast-DiT, Open-Sora and
+# the held-out set (docs/validation.md). Calibrated `efficiency:` overrides are measured
+# throughputs already and are not scaled.
 SUSTAINED_FRACTION = {"ampere": 0.846, "hopper": 0.727, "blackwell": 0.727}
 MAMF_FRACTION = {"ampere": 0.859, "hopper": 0.801, "blackwell": 0.80}
 
