@@ -181,6 +181,7 @@ class AttentionCall(_Record):
     kv_heads: int
     head_dim: int
     causal: bool = False
+    stream: Stream | None = None  # the rows its queries and output live on; default by `over`
 
     def shape(self, geo: TokenGeometry) -> AttentionShape:
         n, seqs, kv_len = geo.attention_tokens, 1, None
@@ -198,6 +199,8 @@ class AttentionCall(_Record):
 
     @property
     def q_stream(self) -> Stream:
+        if self.stream is not None:
+            return self.stream
         return "visual" if self.over in ("frames", "positions", "text") else "sequence"
 
 

@@ -272,23 +272,24 @@ def attention_sublayer(
                     params=qk_norm_params(c.opts.qk_norm, head_dim=dm.head_dim, hidden=dm.d))  # fmt: skip
 
 
-def cross_sublayer(c: Ctx) -> Sublayer:
-    """PixArt-α §2.3: x + CrossAttn(x, text): q and out on the N tokens, k, v on the M text
-    tokens already projected to width d (their input is the model's text, kept once for all
-    blocks). No norm, no gate: the input's 16-bit copy and the residual add."""
+def cross_sublayer(c: Ctx, stream: Stream) -> Sublayer:
+    """PixArt-α §2.3: x + CrossAttn(x, text): q and out on the N tokens (`stream`: the block's
+    residual stream, N rows when a block has cross-attention), k, v on the M text tokens already
+    projected to width d (their input is the model's text, kept once for all blocks). No norm,
+    no gate: the input's 16-bit copy and the residual add."""
     dm, o = c.dm, c.opts
-    q = Linear(name="q", stream="visual", in_features=dm.d, out_features=dm.q_out,
+    q = Linear(name="q", stream=stream, in_features=dm.d, out_features=dm.q_out,
                bias=o.qkv_bias, tp="column", role="q")  # fmt: skip
     kv = Linear(name="kv", stream="text", in_features=dm.d, out_features=2 * dm.q_out,
                 bias=o.qkv_bias, tp="column", role="kv",
                 parts=(("k", dm.q_out), ("v", dm.q_out)), saves_input=False)  # fmt: skip
     call = AttentionCall(name="attention", kind="cross", over="text", heads=dm.heads,
-                         kv_heads=dm.heads, head_dim=dm.head_dim)  # fmt: skip
+                         kv_heads=dm.heads, head_dim=dm.head_dim, stream=stream)  # fmt: skip
     kind = o.cross_qk_norm or o.qk_norm
-    qk = qk_ops(c, kind, q=("visual", dm.q_out), k=("text", dm.q_out), rope=None)
-    steps = (*pre_ops(c, "visual", dm.d, norm=False), q, kv, *qk, call,
-             layout_copy("visual", dm.q_out), out_linear(c, "visual", dm.d),
-             *post_ops(c, "visual", dm.d, "out", gate=False))  # fmt: skip
+    qk = qk_ops(c, kind, q=(stream, dm.q_out), k=("text", dm.q_out), rope=None)
+    steps = (*pre_ops(c, stream, dm.d, norm=False), q, kv, *qk, call,
+             layout_copy(stream, dm.q_out), out_linear(c, stream, dm.d),
+             *post_ops(c, stream, dm.d, "out", gate=False))  # fmt: skip
     params = qk_norm_params(kind, head_dim=dm.head_dim, hidden=dm.d)
     return Sublayer(name="cross", steps=steps, params=params)
 
@@ -346,7 +347,7 @@ def standard_block(c: Ctx, block_type: str) -> BlockAnatomy:
     subs += [attention_sublayer(c, name=names[i], stream=stream, over=over)
              for i, over in enumerate(overs)]  # fmt: skip
     if c.model.cross_attention:
-        subs.append(cross_sublayer(c))
+        subs.append(cross_sublayer(c, stream))
     subs.append(mlp_sublayer(c, name="mlp", stream=stream, width=d, ffn=c.dm.ffn))
     return BlockAnatomy(block_type=block_type, sublayers=tuple(subs),
                         params=affine_norms(c, count=o.affine_norms_per_block))  # fmt: skip
