@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict
 from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.attention import Split, attention_time
 from parplan.cost.device import Device
-from parplan.cost.gemm_shapes import block_linears
 from parplan.cost.kernels.gemm import training_utilization
 from parplan.cost.layout import Layout, check_strategy, make_layout
 from parplan.cost.strategies.base import BlockShape
@@ -26,6 +25,7 @@ from parplan.cost.strategies.usp import usp_calls
 from parplan.cost.strategies.zero_impl import effective_zero, zero3_gathers_per_block
 from parplan.errors import SpecError
 from parplan.model.anatomy import stream_rows
+from parplan.model.blocks import block_anatomy
 from parplan.model.flops import BlockCost, ModelCost, model_cost
 from parplan.model.gemms import gemm_shapes, token_macs
 from parplan.model.geometry import TokenGeometry, token_geometry
@@ -206,11 +206,13 @@ def zero3_block_calls(
     inp: Inputs, shape: BlockShape
 ) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
     """ZeRO-3's per-micro-batch parameter gathers, as many calls as `stack.zero_impl` issues
-    (none with pp > 1: strategies/zero_impl.py `effective_zero`)."""
+    (none with pp > 1: strategies/zero_impl.py `effective_zero`); DeepSpeed gathers each of the
+    block anatomy's linears whose weight (per TP rank) is above its persistence threshold."""
     s = inp.strategy
     if effective_zero(zero=s.zero, pp=s.pp) != 3:
         return [], []
-    weights = [x.weight_elements // s.tp for x in block_linears(inp.model, shape.block_type)]
+    linears = block_anatomy(inp.model, shape.block_type).linears()
+    weights = [lin.in_features * lin.out_features // s.tp for lin in linears]
     return zero3_microbatch_calls(
         block_params=shape.params_per_tp_rank(s.tp),
         element_bytes=inp.layout.element_bytes,
