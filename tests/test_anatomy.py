@@ -90,13 +90,13 @@ def _gptj_block(c: blocks.Ctx, block_type: str) -> BlockAnatomy:
     LayerNorm feeds both; attention and MLP outputs are added), QKV without bias."""
     d, f, stream = c.dm.d, c.dm.ffn, "sequence"
     qkv = blocks.qkv_linear(c, stream, d).model_copy(update={"bias": False})
-    mlp = blocks.mlp_sublayer(c, name="mlp", stream=stream, width=d, ffn=f)
-    fc1, fc2 = mlp.linears  # FC1 reads the attention's normed input: kept once
-    mlp = mlp.model_copy(update={"linears": (fc1.model_copy(update={"saves_input": False}), fc2),
-                                 "pointwise": (blocks.activation(c, stream, f),)})  # fmt: skip
-    attn = Sublayer(name="attn", linears=(qkv, blocks.out_linear(c, stream, d)),
-                    attention=(blocks.self_call(c, over="sequence", causal=True),),
-                    pointwise=blocks.pre_ops(c, stream, d))  # fmt: skip
+    fc1, fc2 = blocks.mlp_sublayer(c, name="mlp", stream=stream, width=d, ffn=f).linears
+    # FC1 reads the attention's normed input: kept once
+    mlp = Sublayer(name="mlp", steps=(fc1.model_copy(update={"saves_input": False}),
+                                      *blocks.activation(c, stream, f), fc2))  # fmt: skip
+    attn = Sublayer(name="attn", steps=(*blocks.pre_ops(c, stream, d), qkv,
+                                        blocks.self_call(c, over="sequence", causal=True),
+                                        blocks.out_linear(c, stream, d)))  # fmt: skip
     return BlockAnatomy(block_type=block_type, sublayers=(attn, mlp),
                         params=blocks.affine_norms(c, count=1))  # fmt: skip
 

@@ -1,5 +1,6 @@
-"""Independent check of the block anatomy's memory-bound ops (parplan/model/traffic.py) for a DiT
-block and a FLUX single-stream block, op kind by op kind.
+"""Independent check of the block anatomy's memory-bound ops (parplan/model/traffic.py), eager and
+fused, for a DiT block, a FLUX single-stream block (with and without qk-norm) and a Llama block
+(RMSNorm over fp32 kernels, complex rotary, SwiGLU), op kind by op kind or in total.
 
 What is measured
 ----------------
@@ -76,6 +77,8 @@ both backends (the model's `attention: flash` and `unfused`). LayerNorm's mean/r
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 torch = pytest.importorskip("torch")  # the smoke/test extra; the planner itself needs no torch
@@ -87,15 +90,10 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from parplan.cost.kernels.elementwise import (  # noqa: E402
-    ELEMENTWISE_BWD_OVER_FWD,
-    dit_eager_bytes,
-    dit_fused_bytes,
-    elementwise_bytes_per_token,
-)
-from parplan.cost.strategies.base import BlockShape  # noqa: E402
+from parplan.cost.block import ELEMENTWISE_BWD_OVER_FWD  # noqa: E402
+from parplan.model.anatomy import BlockAnatomy, Sublayer  # noqa: E402
 from parplan.model.blocks import block_anatomy  # noqa: E402
-from parplan.model.traffic import op_bytes_per_row  # noqa: E402
+from parplan.model.traffic import pointwise_traffic, stream_bytes  # noqa: E402
 from parplan.specs import load_model  # noqa: E402
 
 B, N, D, HEADS = 2, 32, 64, 4
@@ -159,12 +157,28 @@ class DiTBlock(nn.Module):
         return x
 
 
+class RMSNorm(nn.Module):
+    """black-forest-labs/flux src/flux/modules/layers.py RMSNorm (fp32 scale parameter)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        x_dtype = x.dtype
+        x = x.float()
+        rrms = torch.rsqrt(torch.mean(x**2, dim=-1, keepdim=True) + 1e-6)
+        return (x * rrms).to(dtype=x_dtype) * self.scale
+
+
 class SingleStreamBlock(nn.Module):
     """black-forest-labs/flux src/flux/modules/layers.py SingleStreamBlock (HunyuanVideo's
-    MMSingleStreamBlock is the same), without qk-norm and RoPE: linear1 = [qkv, mlp] fused,
-    attention and GELU(mlp) concatenated into linear2, one modulation (shift, scale, gate)."""
+    MMSingleStreamBlock is the same), without RoPE: linear1 = [qkv, mlp] fused, (QKNorm:
+    RMSNorm on q and k, then `q.to(v), k.to(v)`), attention and GELU(mlp) concatenated into
+    linear2, one modulation (shift, scale, gate)."""
 
-    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float = 4.0):
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float = 4.0,
+                 qk_norm: bool = False):  # fmt: skip
         super().__init__()
         self.hidden_size, self.num_heads = hidden_size, num_heads
         self.mlp_hidden_dim = int(hidden_size * mlp_ratio)
@@ -173,6 +187,8 @@ class SingleStreamBlock(nn.Module):
         self.pre_norm = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.mlp_act = nn.GELU(approximate="tanh")
         self.modulation = nn.Linear(hidden_size, 3 * hidden_size)
+        head_dim = hidden_size // num_heads
+        self.norms = (RMSNorm(head_dim), RMSNorm(head_dim)) if qk_norm else None
 
     def forward(self, x, c):
         shift, scale, gate = self.modulation(F.silu(c)).unsqueeze(1).chunk(3, dim=-1)
@@ -180,9 +196,67 @@ class SingleStreamBlock(nn.Module):
         qkv, mlp = torch.split(self.linear1(x_mod), [3 * self.hidden_size, self.mlp_hidden_dim], -1)
         b, n, _ = qkv.shape
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.norms is not None:  # QKNorm
+            q, k = self.norms[0](q).to(v), self.norms[1](k).to(v)
         attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, -1)
         output = self.linear2(torch.cat((attn, self.mlp_act(mlp)), 2))
         return x + gate * output
+
+
+class LlamaRMSNorm(nn.Module):
+    """meta-llama/llama3 llama/model.py RMSNorm."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def _norm(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+
+    def forward(self, x):
+        return self._norm(x.float()).type_as(x) * self.weight
+
+
+def apply_rotary_emb(xq, xk, freqs_cis):
+    """meta-llama/llama3 llama/model.py apply_rotary_emb (reshape_for_broadcast inlined)."""
+    xq_ = torch.view_as_complex(xq.float().reshape(*xq.shape[:-1], -1, 2))
+    xk_ = torch.view_as_complex(xk.float().reshape(*xk.shape[:-1], -1, 2))
+    freqs_cis = freqs_cis.view(1, xq_.shape[1], 1, xq_.shape[-1])
+    xq_out = torch.view_as_real(xq_ * freqs_cis).flatten(3)
+    xk_out = torch.view_as_real(xk_ * freqs_cis).flatten(3)
+    return xq_out.type_as(xq), xk_out.type_as(xk)
+
+
+class LlamaBlock(nn.Module):
+    """meta-llama/llama3 llama/model.py TransformerBlock as torchtitan's eager Llama runs it
+    (SDPA, causal; MHA so that k is as wide as q): h = x + attention(attention_norm(x)),
+    out = h + w2(silu(w1(y)) * w3(y)), y = ffn_norm(h), with w1 and w3 as one linear (Megatron's
+    linear_fc1, the anatomy's fc1): eager the same bytes; separate, a fusion by program order
+    would put the w3 GEMM between silu and the multiply."""
+
+    def __init__(self, dim: int, n_heads: int, ffn: int):
+        super().__init__()
+        self.n_heads, self.head_dim = n_heads, dim // n_heads
+        self.wq, self.wk, self.wv, self.wo = (nn.Linear(dim, dim, bias=False) for _ in range(4))
+        self.w13 = nn.Linear(dim, 2 * ffn, bias=False)
+        self.w2 = nn.Linear(ffn, dim, bias=False)
+        self.attention_norm, self.ffn_norm = LlamaRMSNorm(dim), LlamaRMSNorm(dim)
+        freqs = 1.0 / (10000.0 ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
+        angles = torch.outer(torch.arange(N).float(), freqs)
+        self.freqs_cis = torch.polar(torch.ones_like(angles), angles)  # (N, head_dim / 2)
+
+    def attention(self, x):
+        b, n, _ = x.shape
+        q, k, v = (w(x).view(b, n, self.n_heads, self.head_dim) for w in (self.wq, self.wk, self.wv))
+        q, k = apply_rotary_emb(q, k, self.freqs_cis)
+        out = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)), is_causal=True)
+        return self.wo(out.transpose(1, 2).contiguous().view(b, n, -1))
+
+    def forward(self, x, c=None):
+        h = x + self.attention(self.attention_norm(x))
+        gate, up = self.w13(self.ffn_norm(h)).chunk(2, dim=-1)
+        return h + self.w2(F.silu(gate) * up)
 
 
 # ----------------------------------------------------------------------- the counter
@@ -203,7 +277,8 @@ def _nbytes(t: torch.Tensor) -> int:
 
 
 def _is_token(t: torch.Tensor) -> bool:
-    return t.dim() >= 2 and tuple(t.shape[:2]) == (B, N)
+    """(B, N, ...) tokens-major, or (B, H, N, ...) heads-major (FLUX's q and k)."""
+    return t.dim() >= 2 and t.shape[0] == B and N in tuple(t.shape[1:3])
 
 
 def _is_wide(t: torch.Tensor) -> bool:
@@ -247,6 +322,7 @@ class _TrafficCounter(TorchDispatchMode):
         self.attention_ops: list[str] = []
         self.fused_out_strides: list[tuple[int, ...]] = []
         self.layout_copy_src_strides: list[tuple[int, ...]] = []
+        self.kernels = 0  # counted ops that move a wide tensor
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -273,6 +349,7 @@ class _TrafficCounter(TorchDispatchMode):
             )
             return out
         category = self._category(name, ins, outs)
+        self.kernels += any(_is_wide(t) for t in ins + outs)
         for t in ins + outs:
             if _is_wide(t):
                 self.wide[category] += _nbytes(t)
@@ -305,21 +382,33 @@ class _TrafficCounter(TorchDispatchMode):
         return "layout_copy"  # unreachable in a clean run; `other` makes the test fail
 
 
-def measure(backend: SDPBackend | None = None, block_class: type = DiTBlock) -> _TrafficCounter:
+def run_block(block: nn.Module, counter: TorchDispatchMode, region: _AttentionRegion, *,
+              backend: SDPBackend | None = None, autocast: bool = True) -> torch.Tensor:  # fmt: skip
+    """One forward under `counter`: DiT code under bf16 autocast on an fp32 stream (x as after
+    DiT's x_embedder + pos_embed, c as t_embedder + y_embedder); Llama code all bf16."""
+    torch.manual_seed(1)
+    dtype = torch.float32 if autocast else torch.bfloat16
+    x, c = torch.randn(B, N, D, dtype=dtype), torch.randn(B, D, dtype=dtype)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with sdpa_kernel(backend) if backend else nullcontext(), region, counter:
+            y = block(x, c)
+    assert y.dtype == dtype and y.shape == (B, N, D)
+    return y
+
+
+def make_block(block_class: type = DiTBlock, **kwargs) -> nn.Module:
     torch.manual_seed(0)
-    block = block_class(D, HEADS)
-    x = torch.randn(B, N, D)  # fp32 residual stream, as after DiT's x_embedder + pos_embed
-    c = torch.randn(B, D)  # fp32 conditioning (t_embedder + y_embedder)
+    if block_class is LlamaBlock:
+        return LlamaBlock(D, HEADS, FFN).to(torch.bfloat16)
+    return block_class(D, HEADS, **kwargs)
+
+
+def measure(backend: SDPBackend | None = None, block_class: type = DiTBlock,
+            **kwargs) -> _TrafficCounter:  # fmt: skip
     region = _AttentionRegion()
     counter = _TrafficCounter(region)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        if backend is None:
-            with region, counter:
-                y = block(x, c)
-        else:
-            with sdpa_kernel(backend), region, counter:
-                y = block(x, c)
-    assert y.dtype == torch.float32 and y.shape == (B, N, D)
+    run_block(make_block(block_class, **kwargs), counter, region, backend=backend,
+              autocast=block_class is not LlamaBlock)  # fmt: skip
     return counter
 
 
@@ -361,44 +450,38 @@ KIND_OF_CATEGORY = {"layernorm": "norm", "modulate": "modulate", "gemm_input_cas
                     "gelu": "activation", "concat": "copy"}  # fmt: skip
 
 
-def anatomy_breakdown(model: dict, *, unfused: bool = False, categories=CATEGORIES) -> dict:
-    """Bytes per token by category from the anatomy's pointwise ops of the model's first block."""
+def ref_anatomy(model: dict) -> BlockAnatomy:
+    """The anatomy of the first block of a small spec of this file's sizes."""
     spec = load_model({"name": "ref", "family": "dit", "heads": HEADS, **model})
-    anatomy = block_anatomy(spec, spec.blocks[0].type)
-    ops = [op for op in anatomy.pointwise() if unfused or not op.unfused_only]
+    return block_anatomy(spec, spec.blocks[0].type)
+
+
+def traffic(block: BlockAnatomy, *, fused: bool = False, stream: int = F32, unfused: bool = False):
+    return pointwise_traffic(block, element_bytes=E, stream=stream, unfused=unfused, fused=fused)
+
+
+def per_row(block: BlockAnatomy, **kwargs) -> int:
+    """The anatomy's bytes per token (one stream, whole and TP-split together)."""
+    (rows,) = traffic(block, **kwargs).rows
+    return rows.whole + rows.split
+
+
+def anatomy_breakdown(model: dict, *, unfused: bool = False, categories=CATEGORIES) -> dict:
+    """Eager bytes per token by category: each of the anatomy's ops priced alone (a block of
+    that one op) by parplan/model/traffic.py."""
     out = dict.fromkeys(categories, 0)
-    for op in ops:
+    for op in ref_anatomy(model).pointwise():
+        if op.unfused_only and not unfused:
+            continue
         category = next(c for c in categories if KIND_OF_CATEGORY[c] == op.kind
                         and (op.name == "concat") == (c == "concat"))  # fmt: skip
-        out[category] += op_bytes_per_row(op, E)
+        one = BlockAnatomy(block_type="op", sublayers=(Sublayer(name="op", steps=(op,)),))
+        out[category] += sum(r.whole + r.split for r in traffic(one, unfused=True).rows)
     return out
 
 
 DIT_BLOCK = {"hidden": D, "blocks": [{"type": "full", "count": 1}]}
-
-
-def _model():
-    """A one-block DiT spec of this file's sizes and its BlockShape (the fused-stack checks)."""
-    spec = load_model({
-        "name": "dit-ref-block", "family": "dit", "hidden": D, "heads": HEADS,
-        "blocks": [{"type": "full", "count": 1}], "cross_attention": False,
-    })  # fmt: skip
-    block = DiTBlock(D, HEADS)
-    replicated = sum(p.numel() for p in block.adaLN_modulation.parameters())
-    shape = BlockShape(
-        block_type="full", micro_batch=B, rows=N, hidden=D, kv_width=spec.n_kv_heads * spec.d_head,
-        self_attentions=1, cross_attention=False, text_rows=0, element_bytes=E,
-        params_replicated=replicated,
-        params_tp_sharded=sum(p.numel() for p in block.parameters()) - replicated,
-    )  # fmt: skip
-    return spec, shape
-
-
-def _bytes(spec, shape, attention: str = "flash2", fused: bool = False) -> tuple[float, float]:
-    return elementwise_bytes_per_token(
-        spec, element_bytes=shape.element_bytes, self_attentions=shape.self_attentions,
-        cross_attention=shape.cross_attention, attention=attention, fused=fused,
-    )  # fmt: skip
+SINGLE_BLOCK = {**DIT_BLOCK, "extras": {"parallel_full_blocks": True}}
 
 
 def _per_token(counter: _TrafficCounter) -> dict[str, float]:
@@ -520,7 +603,8 @@ class _FusionCounter(TorchDispatchMode):
     attention calls were one kernel (Inductor's fusion up to extern kernels): per run, the wide
     tensors it reads that another run, a GEMM/attention call or the caller produced, and the wide
     tensors it produces that anything outside the run reads (or the caller gets back). Every
-    tensor is kept alive while tracing, so storage addresses identify tensors."""
+    tensor is kept alive while tracing, so (address, size) identifies a tensor (q and k, slices
+    of one GEMM output, have different addresses)."""
 
     def __init__(self, region: _AttentionRegion):
         super().__init__()
@@ -536,64 +620,140 @@ class _FusionCounter(TorchDispatchMode):
             return out
         ins, outs = _tensors((args, kwargs)), _tensors(out)
         self.keep += ins + outs
-        wide = lambda ts: [(t.untyped_storage().data_ptr(), _nbytes(t)) for t in ts if _is_wide(t)]  # noqa: E731
         barrier = name in MATMUL_OPS or self.region.depth or any(m in name for m in ATTENTION_MARKERS)
         if barrier:  # GEMMs see the tokens flattened to (B*N, d): every tensor counts as a reader
-            every = lambda ts: [(t.untyped_storage().data_ptr(), _nbytes(t)) for t in ts]  # noqa: E731
             self.run += 1
-            self.ops.append((-self.run, every(ins), []))  # a GEMM/attention call: run < 0
+            self.ops.append((-self.run, _keys(ins), []))  # a GEMM/attention call: run < 0
             self.run += 1
         elif any(_is_token(t) for t in ins + outs):
+            wide = lambda ts: _keys([t for t in ts if _is_wide(t)])  # noqa: E731
             self.ops.append((self.run, wide(ins), wide(outs)))
         return out
 
-    def fused_bytes(self, block_output: torch.Tensor) -> int:
-        producer = {ptr: run for run, _, outs in self.ops for ptr, _ in outs}
-        size = {ptr: n for _, ins, outs in self.ops for ptr, n in ins + outs}
-        readers: dict[int, set[int]] = {}
+    def fused(self, block_output: torch.Tensor) -> tuple[int, int]:
+        """(bytes, kernels: runs that move any)."""
+        producer = {key: run for run, _, outs in self.ops for key in outs}
+        readers: dict[tuple[int, int], set[int]] = {}
         for run, ins, _ in self.ops:
-            for ptr, _ in ins:
-                readers.setdefault(ptr, set()).add(run)
-        readers.setdefault(block_output.untyped_storage().data_ptr(), set()).add(-(10**9))
-        total = 0
-        for ptr, n in size.items():
-            made = producer.get(ptr)  # None: the caller's input
-            runs = readers.get(ptr, set())
+            for key in ins:
+                readers.setdefault(key, set()).add(run)
+        readers.setdefault(_keys([block_output])[0], set()).add(-(10**9))
+        total, busy = 0, set()
+        for key in {k for _, ins, outs in self.ops for k in ins + outs}:
+            made = producer.get(key)  # None: the caller's input
+            runs = readers.get(key, set())
             fused_reads = {r for r in runs if r >= 0 and r != made}
-            total += n * len(fused_reads)  # each fused kernel that needs it reads it once
+            total += key[1] * len(fused_reads)  # each fused kernel that needs it reads it once
+            busy |= fused_reads
             if made is not None and made >= 0 and runs - {made}:
-                total += n  # written once by its fused kernel, for someone else
-        return total
+                total += key[1]  # written once by its fused kernel, for someone else
+                busy.add(made)
+        return total, len(busy)
+
+
+def _keys(ts: list[torch.Tensor]) -> list[tuple[int, int]]:
+    return [(t.data_ptr(), _nbytes(t)) for t in ts]
+
+
+def measure_fused(block_class: type = DiTBlock, **kwargs) -> tuple[float, int]:
+    """Fused bytes per token and kernels of one traced forward."""
+    region = _AttentionRegion()
+    counter = _FusionCounter(region)
+    y = run_block(make_block(block_class, **kwargs), counter, region,
+                  autocast=block_class is not LlamaBlock)  # fmt: skip
+    total, kernels = counter.fused(y)
+    return total / (B * N), kernels
 
 
 def test_fused_kernels_move_the_counted_bytes():
     """stack.elementwise=fused: the traced DiT block (autocast: fp32 stream, bf16 GEMM inputs)
-    with every op-run between GEMM/attention calls fused moves exactly dit_fused_bytes per
-    token, and eager minus fused is the intermediates fusion keeps on chip: LayerNorm output,
-    the two modulate outputs and the gate output, each written and read once (3·2·4 + 2·2 bytes
-    per element per sublayer here)."""
-    torch.manual_seed(0)
-    block = DiTBlock(D, HEADS)
-    x, c = torch.randn(B, N, D), torch.randn(B, D)
-    region = _AttentionRegion()
-    counter = _FusionCounter(region)
-    with torch.autocast("cpu", dtype=torch.bfloat16), region, counter:
-        y = block(x, c)
-    measured = counter.fused_bytes(y) / (B * N)
-    gelu = 2 * FFN * E  # the FC1 -> FC2 run: r+w of the activation
-    model = dit_fused_bytes(modulated=2, cross=0, s=F32, e=E) * D + gelu
-    print(f"\nfused bytes per token: measured {measured:.0f}, model {model}")
+    with every op-run between GEMM/attention calls fused moves exactly what the anatomy's fused
+    runs move, in as many kernels; by hand: the first norm + modulate + cast r s + w e, the
+    gate + residual + norm + modulate + cast r e + r s + w s + w e, the GELU r+w f, the last
+    gate + residual r e + r s + w s. Eager minus fused is the intermediates fusion keeps on
+    chip: LayerNorm output, the two modulate outputs and the gate output, each written and read
+    once (3·2·4 + 2·2 bytes per element per sublayer here)."""
+    block = ref_anatomy(DIT_BLOCK)
+    measured, kernels = measure_fused()
+    model = per_row(block, fused=True)
+    print(f"\nfused bytes per token: measured {measured:.0f}, anatomy {model}")
     assert measured == model
-    eager = dit_eager_bytes(modulated=2, cross=0, s=F32, e=E) * D + gelu
+    assert kernels == traffic(block, fused=True).kernels == 4
+    s, gelu = F32, 2 * FFN * E
+    assert model == ((s + E) + (E + 2 * s + E) + (E + 2 * s)) * D + gelu
+    eager = per_row(block)
     assert sum(_per_token(measure()).values()) == eager  # the eager count is the measured one
     intermediates = 2 * (3 * 2 * F32 + 2 * E) * D  # LN, mul, add outputs (fp32), gate (bf16)
     stream_reread = F32 * D  # eager re-reads the stream it wrote between the two sublayers
     assert eager - model == intermediates + stream_reread
 
 
-def test_fused_stack_prices_fewer_bytes_on_a_16_bit_stream():
-    """The cost model's fused stack keeps the stream 16-bit (Megatron-Core / FSDP2 bf16)."""
-    spec, shape = _model()
-    eager, fused = sum(_bytes(spec, shape)), sum(_bytes(spec, shape, fused=True))
-    assert fused == dit_fused_bytes(modulated=2, cross=0, s=E, e=E) * D + 2 * FFN * E
-    assert fused < eager
+def test_eager_kernels_are_the_anatomys_ops():
+    """One kernel per op that moves a wide tensor: 13 in a DiT block (norm, two modulates,
+    cast, gate, residual per sublayer, and GELU), 7 in a single-stream block (+ the concat)."""
+    for block_class, model in ((DiTBlock, DIT_BLOCK), (SingleStreamBlock, SINGLE_BLOCK)):
+        assert measure(block_class=block_class).kernels == traffic(ref_anatomy(model)).kernels
+    assert traffic(ref_anatomy(DIT_BLOCK)).kernels == 13
+
+
+def test_fused_stack_prices_a_16_bit_stream():
+    """The cost model's fused stack keeps the stream 16-bit (Megatron-Core / FSDP2 bf16): the
+    same runs as above at s = e."""
+    block, s = ref_anatomy(DIT_BLOCK), stream_bytes(element_bytes=E, fused=True)
+    assert s == E and stream_bytes(element_bytes=E, fused=False) == F32
+    fused = per_row(block, fused=True, stream=s)
+    assert fused == ((s + E) + (E + 2 * s + E) + (E + 2 * s)) * D + 2 * FFN * E
+    assert fused < per_row(block)
+
+
+# ------------------------------------------- qk-norm (FLUX) and the Llama block (GPT, SwiGLU)
+
+
+QK_BLOCK = {**SINGLE_BLOCK, "extras": {"parallel_full_blocks": True, "qk_norm": "rms_head"}}
+QK_NORM_RULE = 2 * D * (E + F32 + 2 * F32 + F32 + 2 * F32 + F32 + E + E + F32 + F32 + E)
+
+
+def test_qk_norm_block_matches_its_anatomy():
+    """A FLUX single-stream block with QKNorm (`qk_norm: rms_head`, the default `fp32` kernels):
+    on q and k, x.float() r e w 4, x**2 r+w 4, mean r 4, x·rrms r+w 4, .to(bf16) r 4 w e,
+    ·scale (fp32 parameter under autocast) r e w 4, .to(v) r 4 w e: 4e + 36 bytes per element.
+    Eager and fused, bytes and kernels, measured on the traced block equal the anatomy's."""
+    block = ref_anatomy(QK_BLOCK)
+    counter = measure(block_class=SingleStreamBlock, qk_norm=True)
+    eager = sum(_per_token(counter).values())
+    plain = sum(_per_token(measure(block_class=SingleStreamBlock)).values())
+    print(f"\nqk-norm block eager bytes per token: measured {eager:.0f}, anatomy {per_row(block)}")
+    assert eager == per_row(block)
+    assert eager - plain == QK_NORM_RULE == 2 * D * (4 * E + 36)
+    assert counter.kernels == traffic(block).kernels == traffic(ref_anatomy(SINGLE_BLOCK)).kernels + 14
+    fused, kernels = measure_fused(SingleStreamBlock, qk_norm=True)
+    print(f"qk-norm block fused bytes per token: measured {fused:.0f}, anatomy "
+          f"{per_row(block, fused=True)}")  # fmt: skip
+    assert fused == per_row(block, fused=True)
+    assert kernels == traffic(block, fused=True).kernels
+
+
+LLAMA = {"name": "llama-ref", "family": "gpt", "hidden": D, "heads": HEADS, "ffn_hidden": FFN,
+         "mlp": "swiglu", "blocks": [{"type": "causal", "count": 1}]}  # fmt: skip
+
+
+def test_llama_block_matches_its_anatomy():
+    """The Llama block (bf16, no autocast), eager: RMSNorm x.float() r e w 4, pow r+w 4, mean r 4,
+    x·rsqrt r+w 4, type_as r 4 w e, ·weight r+w e (4e + 28 per element, twice); rotary on q and
+    k x.float() r e w 4, complex multiply r+w 4, type_as r 4 w e (2e + 16 per element); the
+    residual adds r 2e w e; SwiGLU silu r+w f, multiply r 2f w f (5f at e). Fused: the
+    Megatron-Core count, norm r+w, residual r 2d w d, rotary r+w, SwiGLU r 2f w f; the traced
+    block fused up to its GEMMs merges each residual with the next norm, which a Megatron-Core
+    stack runs apart (TE's LayerNormLinear): one fewer read of the stream per block, d·e."""
+    spec = load_model(LLAMA)
+    block = block_anatomy(spec, "causal")
+    rms, rope, residual = (4 * E + 28) * D, (2 * E + 16) * 2 * D, 3 * E * D
+    eager = sum(_per_token(measure(block_class=LlamaBlock)).values())
+    print(f"\nLlama block eager bytes per token: measured {eager:.0f}, anatomy {per_row(block)}")
+    assert eager == per_row(block, stream=E) == 2 * (rms + residual) + rope + 5 * FFN * E
+    fused, kernels = measure_fused(LlamaBlock)
+    model = per_row(block, fused=True, stream=E)
+    print(f"Llama block fused bytes per token: measured {fused:.0f}, anatomy {model}")
+    assert model == 2 * 5 * D * E + 2 * 2 * D * E + 3 * FFN * E
+    assert fused == model - D * E
+    assert kernels == traffic(block, fused=True, stream=E).kernels - 1

@@ -116,9 +116,9 @@ def test_shapes_follow_the_split():
     model, work = load_model("wan2.1-14b"), load_workload("video-720p-81f")
     whole = {s.names[0]: s for s in gemm_shapes(model, work, MeasureSplit())}
     split = {s.names[0]: s for s in gemm_shapes(model, work, MeasureSplit(tp=4, ulysses=2, ring=2))}
-    assert split["full.qkv"].n == whole["full.qkv"].n // 4
-    assert split["full.fc2"].k == whole["full.fc2"].k // 4
-    assert split["full.qkv"].m == whole["full.qkv"].m // 4
+    assert split["full.attn.qkv"].n == whole["full.attn.qkv"].n // 4
+    assert split["full.mlp.fc2"].k == whole["full.mlp.fc2"].k // 4
+    assert split["full.attn.qkv"].m == whole["full.attn.qkv"].m // 4
     self_attn = attention_calls(model, work, MeasureSplit(tp=4, ulysses=2, ring=2))[0]
     assert (self_attn.heads, self_attn.q_len) == (40 // 8, 75600 // 2)
 

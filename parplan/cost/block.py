@@ -12,12 +12,6 @@ from pydantic import BaseModel, ConfigDict
 from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.attention import Split, attention_time
 from parplan.cost.device import Device
-from parplan.cost.gemm_shapes import block_linears
-from parplan.cost.kernels.elementwise import (
-    ELEMENTWISE_BWD_OVER_FWD,
-    KERNELS_PER_SUBLAYER,
-    elementwise_bytes_per_token,
-)
 from parplan.cost.kernels.gemm import training_utilization
 from parplan.cost.layout import Layout, check_strategy, make_layout
 from parplan.cost.strategies.base import BlockShape
@@ -31,13 +25,18 @@ from parplan.cost.strategies.usp import usp_calls
 from parplan.cost.strategies.zero_impl import effective_zero, zero3_gathers_per_block
 from parplan.errors import SpecError
 from parplan.model.anatomy import stream_rows
+from parplan.model.blocks import block_anatomy
 from parplan.model.flops import BlockCost, ModelCost, model_cost
 from parplan.model.gemms import gemm_shapes, token_macs
 from parplan.model.geometry import TokenGeometry, token_geometry
-from parplan.model.traffic import pointwise_bytes
+from parplan.model.traffic import pointwise_traffic, stream_bytes
 from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 GEMM_BWD_OVER_FWD = 2.0  # dgrad + wgrad
+# backward of the memory-bound ops: each reads the incoming gradient and its saved input(s) and
+# writes a gradient, plus the broadcast operands' reductions; tests/test_elementwise_traffic.py
+# measures 1.89x the forward bytes on a DiT block under autocast
+ELEMENTWISE_BWD_OVER_FWD = 2.0
 
 
 class Inputs(BaseModel):
@@ -147,10 +146,8 @@ def block_compute(inp: Inputs, block: BlockCost, shape: BlockShape, device: Devi
     }
     self_attention_s = sum(attention[id(a)].fwd_s for a in block.attention if a.kind != "cross")
     rep_div = s.sp * (s.tp if s.megatron_sp else 1)  # norms/residuals: whole on each TP rank
-    elementwise_s = device.memory_bound_s(
-        bytes_moved=_elementwise_bytes(inp, block, shape, rep_div=rep_div, split=split),
-        kernels=KERNELS_PER_SUBLAYER[s.stack.elementwise] * shape.sublayers,
-    )
+    bytes_moved, kernels = _elementwise(inp, block, rep_div=rep_div, split=split)
+    elementwise_s = device.memory_bound_s(bytes_moved=bytes_moved, kernels=kernels)
     qkv_macs, column_macs, token_macs_total = token_macs(block.anatomy)
     return ComputeParts(
         gemm_s=gemm_s,
@@ -174,27 +171,24 @@ def _gemm_utilization(inp: Inputs, block: BlockCost, device: Device) -> float:
     return flops / time if time else 1.0
 
 
-def _elementwise_bytes(
-    inp: Inputs, block: BlockCost, shape: BlockShape, *, rep_div: int, split: int
-) -> float:
-    """Forward memory-bound bytes of one block on one GPU: the residual stream, norms and casts
-    are whole on every TP rank without Megatron-SP, the head-split copies and the FFN activation
-    split by TP; everything split by SP. Eager DiT blocks: their anatomy's pointwise ops
-    (parplan/model/traffic.py); fused kernels and GPT blocks: kernels/elementwise.py."""
+def _elementwise(inp: Inputs, block: BlockCost, *, rep_div: int, split: int) -> tuple[float, int]:
+    """Forward memory-bound bytes and kernel launches of one block on one GPU, from its
+    anatomy's ops under the stack (model/traffic.py: eager one kernel per op, fused one per run
+    of ops between GEMM/attention calls): the residual stream, norms and casts are whole on
+    every TP rank without Megatron-SP, the head-split ops and the FFN activation split by TP;
+    everything split by SP."""
     s, b, e = inp.strategy, inp.strategy.micro_batch, inp.layout.element_bytes
-    unfused = s.stack.attention == "unfused"
-    if s.stack.elementwise == "eager" and inp.model.family == "dit":
-        by_rows: dict[int, list[int]] = {}
-        for r in pointwise_bytes(block.anatomy, element_bytes=e, unfused=unfused):
-            acc = by_rows.setdefault(stream_rows(r.stream, inp.geometry), [0, 0])
-            acc[0], acc[1] = acc[0] + r.whole, acc[1] + r.split
-        return sum((whole / rep_div + part / split) * rows * b for rows, (whole, part) in by_rows.items())
-    whole, part = elementwise_bytes_per_token(
-        inp.model, element_bytes=e, self_attentions=shape.self_attentions,
-        cross_attention=shape.cross_attention, attention=s.stack.attention,
-        fused=s.stack.elementwise == "fused",
+    fused = s.stack.elementwise == "fused"
+    traffic = pointwise_traffic(
+        block.anatomy, element_bytes=e, stream=stream_bytes(element_bytes=e, fused=fused),
+        unfused=s.stack.attention == "unfused", fused=fused,
     )  # fmt: skip
-    return (whole / rep_div + part / split) * shape.rows * b
+    by_rows: dict[int, list[int]] = {}
+    for r in traffic.rows:
+        acc = by_rows.setdefault(stream_rows(r.stream, inp.geometry), [0, 0])
+        acc[0], acc[1] = acc[0] + r.whole, acc[1] + r.split
+    moved = sum((whole / rep_div + part / split) * rows * b for rows, (whole, part) in by_rows.items())
+    return moved, traffic.kernels
 
 
 def block_calls(
@@ -212,11 +206,13 @@ def zero3_block_calls(
     inp: Inputs, shape: BlockShape
 ) -> tuple[list[CollectiveCall], list[CollectiveCall]]:
     """ZeRO-3's per-micro-batch parameter gathers, as many calls as `stack.zero_impl` issues
-    (none with pp > 1: strategies/zero_impl.py `effective_zero`)."""
+    (none with pp > 1: strategies/zero_impl.py `effective_zero`); DeepSpeed gathers each of the
+    block anatomy's linears whose weight (per TP rank) is above its persistence threshold."""
     s = inp.strategy
     if effective_zero(zero=s.zero, pp=s.pp) != 3:
         return [], []
-    weights = [x.weight_elements // s.tp for x in block_linears(inp.model, shape.block_type)]
+    linears = block_anatomy(inp.model, shape.block_type).linears()
+    weights = [lin.in_features * lin.out_features // s.tp for lin in linears]
     return zero3_microbatch_calls(
         block_params=shape.params_per_tp_rank(s.tp),
         element_bytes=inp.layout.element_bytes,

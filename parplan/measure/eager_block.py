@@ -4,8 +4,8 @@ split, for `parplan kernels measure` to time a forward and a backward.
 
 Self-attention runs over the block's sequences (frames for spatial, positions for temporal,
 the whole sample for full); mmdit blocks run one weight set over the joint visual + text rows
-(their second stream's GEMMs are timed in the GEMM table). Built from the same widths as
-cost/gemm_shapes.py's linear layers, so the anatomy can replace both at once.
+and FLUX single-stream blocks run as this standard block (their own linears are timed in the
+GEMM table, measure/shapes.py, from the block anatomy). Widths from the model spec.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """The shapes `parplan kernels measure` times: the model's own GEMMs and attention calls on one
 GPU of a layout (tp splits heads and the linear layers, sp the sequence), without torch.
 
-GEMMs come from cost/gemm_shapes.py `block_linears` (to be replaced by the block anatomy's list);
-attention calls from the cost model's own `AttentionShape`s (model/flops.py).
+GEMMs are the block anatomy's, on one GPU of the split (model/gemms.py `gemm_shapes`: the shapes
+the cost model prices); attention calls the cost model's own `AttentionShape`s (model/flops.py).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.cost.gemm_shapes import Linear, block_linears
+from parplan.model.blocks import block_anatomy
 from parplan.model.flops import model_cost
-from parplan.model.geometry import TokenGeometry, token_geometry
+from parplan.model.gemms import gemm_shapes as anatomy_gemm_shapes
+from parplan.model.geometry import token_geometry
 from parplan.specs import ModelSpec, WorkloadSpec
 
 MAX_SEQUENCES = 64  # attention batch cap: throughput is flat once the GPU is full
@@ -55,25 +56,18 @@ class AttentionCall(BaseModel):
 
 
 def gemm_shapes(model: ModelSpec, workload: WorkloadSpec, split: Split) -> list[GemmShape]:
-    """Every distinct (m, n, k) of the blocks' linear layers on one GPU."""
+    """Every distinct (m, n, k) of the blocks' linear layers on one GPU, named
+    `block_type.sublayer.linear`."""
     geometry = token_geometry(model, workload)
     by_shape: dict[tuple[int, int, int], list[str]] = {}
     for group in model.blocks:
-        for layer in block_linears(model, group.type):
-            key = _mnk(layer, geometry, split)
-            by_shape.setdefault(key, []).append(f"{group.type}.{layer.name}")
+        block = block_anatomy(model, group.type)
+        for s in anatomy_gemm_shapes(block, geometry, micro_batch=split.micro_batch,
+                                     tp=split.tp, sp=split.sp):  # fmt: skip
+            if s.m:  # a text projection of a model without text has nothing to time
+                by_shape.setdefault((s.m, s.n, s.k), []).append(f"{group.type}.{s.name}")
     return [GemmShape(names=tuple(dict.fromkeys(names)), m=m, n=n, k=k)
             for (m, n, k), names in by_shape.items()]  # fmt: skip
-
-
-def _mnk(layer: Linear, g: TokenGeometry, split: Split) -> tuple[int, int, int]:
-    rows = {"tokens": g.tokens // split.sp, "text": g.text_tokens, "sample": 1}[layer.rows]
-    n, k = layer.out_features, layer.in_features
-    if layer.parallel == "column":
-        n //= split.tp
-    elif layer.parallel == "row":
-        k //= split.tp
-    return max(rows, 1) * split.micro_batch, n, k
 
 
 def attention_calls(model: ModelSpec, workload: WorkloadSpec, split: Split) -> list[AttentionCall]:

@@ -7,9 +7,13 @@ description per block type; everything else is derived from it here and in gemms
   row-parallel weights are split; row-parallel biases, norms and modulation are replicated);
 * FLOPs (`gemm_flops`, `attention_shapes`): 2 per multiply-add, each linear on the rows of its
   stream, each attention call on the sequences its geometry makes;
-* GEMM shapes per GPU (gemms.py), memory-bound bytes and saved activations (traffic.py), and the
-  smoke model's torch modules (parplan/smoke/model.py).
+* GEMM shapes per GPU (gemms.py), memory-bound bytes eager and fused, kernel launches and saved
+  activations (traffic.py), and the smoke model's torch modules (parplan/smoke/model.py).
 
+A sublayer lists its steps in the order they run, so the memory-bound ops between two GEMM or
+attention calls are known. Steps name the tensors they make and use, as program variables
+scoped by stream: a linear writes its parts (or its name), an attention call its name, a
+pointwise op its `writes`; a later write of the same name is a new tensor.
 Rows are per sample and named by stream, resolved by `stream_rows` on a TokenGeometry.
 """
 
@@ -26,9 +30,15 @@ from parplan.model.geometry import TokenGeometry
 F = TypeVar("F", bound=Callable)
 Stream = Literal["sequence", "visual", "text", "sample"]
 TpRole = Literal["column", "row", "replicated"]
-Dtype = Literal["stream", "act"]  # residual-stream precision (fp32 under autocast) | 16-bit
+# `stream`: fp32 under eager autocast (the residual stream, results promoted by an fp32 parameter),
+# 16-bit under a fused stack; `act`: the 16-bit activation; `f32`: an explicit .float() upcast
+Dtype = Literal["stream", "act", "f32"]
+# (tensor name, its dtype) or (name, dtype, values per row when not the op's `elements`)
+Operand = tuple[str, Dtype] | tuple[str, Dtype, int]
 LinearRole = Literal["qkv", "q", "kv", "out", "fc1", "fc2", "modulation"]
-PointwiseKind = Literal["norm", "modulate", "cast", "gate", "residual", "activation", "copy"]
+PointwiseKind = Literal[
+    "norm", "modulate", "cast", "gate", "residual", "activation", "copy", "qk_norm", "rope"
+]
 # how an attention call's sequences are cut from the block's tokens (TokenGeometry)
 Over = Literal["sequence", "frames", "positions", "text"]
 
@@ -171,6 +181,7 @@ class AttentionCall(_Record):
     kv_heads: int
     head_dim: int
     causal: bool = False
+    stream: Stream | None = None  # the rows its queries and output live on; default by `over`
 
     def shape(self, geo: TokenGeometry) -> AttentionShape:
         n, seqs, kv_len = geo.attention_tokens, 1, None
@@ -188,26 +199,31 @@ class AttentionCall(_Record):
 
     @property
     def q_stream(self) -> Stream:
+        if self.stream is not None:
+            return self.stream
         return "visual" if self.over in ("frames", "positions", "text") else "sequence"
 
 
 class Pointwise(_Record):
     """A memory-bound op on `elements` values per row of `stream`: it reads one value per entry
-    of `reads` and writes one per entry of `writes`, each in its dtype (`stream`: the residual
-    stream's precision, fp32 under autocast in eager DiT code; `act`: the 16-bit activation).
-    A `cast` costs nothing when both dtypes have the same width (no autocast). `tp_split`: its
-    tensor is head- or FFN-split under TP. `saves_input`: the block keeps what it reads for
-    backward. `unfused_only`: exists only with an unfused attention kernel."""
+    of `reads` and writes one per entry of `writes`, each named and in its dtype. Values too
+    narrow to matter (norm statistics, per-sample modulation, rotary tables) are not listed.
+    A `cast` between two equal widths does not run (its output is its input). `tp_split`: its
+    tensors are head- or FFN-split under TP. `saves`: the read operands the block keeps for
+    backward. `unfused_only`: exists only with an unfused attention kernel. `fusion_break`: a
+    fused stack starts a new kernel here (Megatron-Core runs the LayerNorm inside Transformer
+    Engine's LayerNormLinear, apart from the bias-dropout-add before it)."""
 
     name: str
     kind: PointwiseKind
     stream: Stream
     elements: int
-    reads: tuple[Dtype, ...]
-    writes: tuple[Dtype, ...]
+    reads: tuple[Operand, ...]
+    writes: tuple[Operand, ...] = ()
     tp_split: bool = False
-    saves_input: bool = False
+    saves: tuple[str, ...] = ()
     unfused_only: bool = False
+    fusion_break: bool = False
 
 
 class ParamTensor(_Record):
@@ -218,15 +234,29 @@ class ParamTensor(_Record):
     numel: int
 
 
+Step = Linear | AttentionCall | Pointwise
+
+
 class Sublayer(_Record):
     """Ops that belong together: one attention (its projections and call), one MLP, one
-    modulation. The smoke model builds one torch submodule per sublayer (`name`)."""
+    modulation, as `steps` in the order they run. The smoke model builds one torch submodule
+    per sublayer (`name`)."""
 
     name: str
-    linears: tuple[Linear, ...] = ()
-    attention: tuple[AttentionCall, ...] = ()
-    pointwise: tuple[Pointwise, ...] = ()
+    steps: tuple[Step, ...] = ()
     params: tuple[ParamTensor, ...] = ()
+
+    @property
+    def linears(self) -> tuple[Linear, ...]:
+        return tuple(s for s in self.steps if isinstance(s, Linear))
+
+    @property
+    def attention(self) -> tuple[AttentionCall, ...]:
+        return tuple(s for s in self.steps if isinstance(s, AttentionCall))
+
+    @property
+    def pointwise(self) -> tuple[Pointwise, ...]:
+        return tuple(s for s in self.steps if isinstance(s, Pointwise))
 
 
 class BlockAnatomy(_Record):
@@ -242,6 +272,9 @@ class BlockAnatomy(_Record):
 
     def pointwise(self) -> Iterator[Pointwise]:
         return (op for sub in self.sublayers for op in sub.pointwise)
+
+    def steps(self) -> Iterator[Step]:
+        return (step for sub in self.sublayers for step in sub.steps)
 
     def param_tensors(self) -> Iterator[ParamTensor]:
         yield from self.params

@@ -3,13 +3,9 @@
 Formulas and sources: ../shared/reference/model_notes.md §2 (parameters: DiT §2.1, PixArt
 cross-attention and adaLN-single §2.3, MM-DiT and FLUX single-stream §2.4, Mochi §2.5,
 qk-norm §2.3) and §4 (FLOPs); Megatron-LM's GPT layer (Shoeybi et al. 2019 §3 for the TP
-roles; Narayanan et al. 2021 eq. 3 for the FLOPs). The memory-bound ops follow the code that
-runs each family:
-* DiT blocks: eager PyTorch under torch.autocast (facebookresearch/DiT models.py DiTBlock,
-  PixArt, Open-Sora, Latte): LayerNorm and the residual stream in fp32, modulate as mul + add,
-  a 16-bit copy of each GEMM input, the gate on 16-bit operands (tests/test_elementwise_traffic.py
-  counts these bytes op by op);
-* GPT blocks: Megatron's fused LayerNorm and bias-dropout-add at the activation precision.
+roles; Narayanan et al. 2021 eq. 3 for the FLOPs). The memory-bound ops between them (norms,
+modulation, casts, gates, residuals, activations, qk-norm, rotary) are written in
+parplan/model/pointwise.py, as the code of each family runs them.
 Saved activations follow Korthikanti et al. 2022 (arXiv 2205.05198) §4 Table 2 with adaLN's
 gated branch output added: a norm keeps its input, a linear its input, the attention core Q, K,
 V and its output, the FFN activation its input, a gate its GEMM operand (all at the activation
@@ -21,97 +17,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict
-
 from parplan.model.anatomy import (
     AttentionCall,
     BlockAnatomy,
     Linear,
     Over,
     ParamTensor,
-    Pointwise,
     Stream,
     Sublayer,
     identity_memo,
 )
-from parplan.model.options import (
-    ArchOptions,
-    Dims,
-    QkNorm,
-    arch_options,
-    dims,
-    is_parallel_full,
-    norm_params,
+from parplan.model.options import QkNorm, arch_options, dims, is_parallel_full, norm_params
+from parplan.model.pointwise import (
+    Ctx,
+    activation,
+    layout_copy,
+    op,
+    post_ops,
+    pre_ops,
+    qk_ops,
 )
 from parplan.specs import ModelSpec
-
-
-class Ctx(BaseModel):
-    """What a builder reads: the spec, its extras and the resolved widths."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: ModelSpec
-    opts: ArchOptions
-    dm: Dims
-
-    @property
-    def eager(self) -> bool:
-        """DiT code runs eager under autocast; GPT code is Megatron's fused kernels."""
-        return self.model.family == "dit"
-
-    @property
-    def modulated(self) -> bool:
-        return self.eager and self.opts.modulation != "none"
-
-
-# ------------------------------------------------------------------------- memory-bound ops
-
-
-def _op(name: str, kind: str, stream: Stream, width: int, reads: tuple, writes: tuple,
-        **flags: bool) -> Pointwise:  # fmt: skip
-    return Pointwise(name=name, kind=kind, stream=stream, elements=width, reads=reads,
-                     writes=writes, **flags)  # fmt: skip
-
-
-def pre_ops(c: Ctx, stream: Stream, width: int, *, norm: bool = True) -> tuple[Pointwise, ...]:
-    """Before a sublayer's GEMMs. Eager: LayerNorm r+w at fp32, modulate x·(1+scale) + shift
-    (mul, add: r+w each at fp32), the GEMM input's 16-bit copy. Megatron: fused LayerNorm r+w."""
-    if not c.eager:
-        return (_op("norm", "norm", stream, width, ("act",), ("act",), saves_input=True),)
-    ops = []
-    if norm:
-        ops.append(_op("norm", "norm", stream, width, ("stream",), ("stream",), saves_input=True))
-        if c.modulated:
-            ops += [_op(f"modulate_{x}", "modulate", stream, width, ("stream",), ("stream",))
-                    for x in ("scale", "shift")]  # fmt: skip
-    return (*ops, _op("cast", "cast", stream, width, ("stream",), ("act",)))
-
-
-def post_ops(c: Ctx, stream: Stream, width: int, *, gate: bool = True) -> tuple[Pointwise, ...]:
-    """After the sublayer's last GEMM. Eager: gate (16-bit GEMM output x 16-bit gate), residual
-    add (fp32 stream + 16-bit branch -> fp32). Megatron: fused bias-dropout-add r 2d, w d."""
-    if not c.eager:
-        return (_op("bias_dropout_add", "residual", stream, width, ("act", "act"), ("act",)),)
-    residual = _op("residual", "residual", stream, width, ("stream", "act"), ("stream",))
-    if gate and c.modulated:
-        return (_op("gate", "gate", stream, width, ("act",), ("act",), saves_input=True), residual)
-    return (residual,)
-
-
-def layout_copy(stream: Stream, width: int) -> Pointwise:
-    """An unfused (math) attention returns heads-major output; `.transpose(1, 2).reshape` then
-    copies it (a fused kernel writes tokens-major and the reshape is a view)."""
-    return _op("layout_copy", "copy", stream, width, ("act",), ("act",), tp_split=True,
-               unfused_only=True)  # fmt: skip
-
 
 # ------------------------------------------------------------------------- sublayers
 
 
 def qk_norm_params(kind: QkNorm, *, head_dim: int, hidden: int) -> tuple[ParamTensor, ...]:
-    """model_notes §2.3: RMSNorm(hd) 2hd, LayerNorm(hd) 4hd, RMSNorm(d) 2d (q and k). Its
-    traffic is not modelled (no measurement yet)."""
+    """model_notes §2.3: RMSNorm(hd) 2hd, LayerNorm(hd) 4hd, RMSNorm(d) 2d (q and k); its
+    memory-bound ops: `qk_ops`."""
     numel = {"none": 0, "rms_head": 2 * head_dim, "ln_head": 4 * head_dim,
              "rms_across": 2 * hidden, "ln_across": 4 * hidden}[kind]  # fmt: skip
     return (ParamTensor(name="qk_norm", numel=numel),) if numel else ()
@@ -142,32 +75,37 @@ def self_call(c: Ctx, *, over: Over, kind: str = "self", causal: bool = False) -
 def attention_sublayer(
     c: Ctx, *, name: str, stream: Stream, over: Over, causal: bool = False
 ) -> Sublayer:
-    """(modulated) norm -> QKV -> attention -> out-proj -> (gate) + residual."""
-    d, call = c.dm.d, self_call(c, over=over, causal=causal)
-    ops = (*pre_ops(c, stream, d), layout_copy(call.q_stream, c.dm.q_out), *post_ops(c, stream, d))
-    return Sublayer(
-        name=name, linears=(qkv_linear(c, stream, d), out_linear(c, stream, d)), attention=(call,),
-        pointwise=ops, params=qk_norm_params(c.opts.qk_norm, head_dim=c.dm.head_dim, hidden=d),
-    )  # fmt: skip
+    """(modulated) norm -> QKV -> (qk-norm, rope) -> attention -> out-proj -> (gate) + residual."""
+    dm, call = c.dm, self_call(c, over=over, causal=causal)
+    qk = qk_ops(c, c.opts.qk_norm, q=(stream, dm.q_out), k=(stream, dm.kv_out),
+                rope=(call.q_stream, dm.q_out, dm.kv_out))  # fmt: skip
+    steps = (*pre_ops(c, stream, dm.d), qkv_linear(c, stream, dm.d), *qk, call,
+             layout_copy(call.q_stream, dm.q_out), out_linear(c, stream, dm.d),
+             *post_ops(c, stream, dm.d, "out"))  # fmt: skip
+    return Sublayer(name=name, steps=steps,
+                    params=qk_norm_params(c.opts.qk_norm, head_dim=dm.head_dim, hidden=dm.d))  # fmt: skip
 
 
-def cross_sublayer(c: Ctx) -> Sublayer:
-    """PixArt-α §2.3: x + CrossAttn(x, text): q and out on the N tokens, k, v on the M text
-    tokens already projected to width d (their input is the model's text, kept once for all
-    blocks). No norm, no gate: the input's 16-bit copy and the residual add."""
+def cross_sublayer(c: Ctx, stream: Stream) -> Sublayer:
+    """PixArt-α §2.3: x + CrossAttn(x, text): q and out on the N tokens (`stream`: the block's
+    residual stream, N rows when a block has cross-attention), k, v on the M text tokens already
+    projected to width d (their input is the model's text, kept once for all blocks). No norm,
+    no gate: the input's 16-bit copy and the residual add."""
     dm, o = c.dm, c.opts
-    q = Linear(name="q", stream="visual", in_features=dm.d, out_features=dm.q_out,
+    q = Linear(name="q", stream=stream, in_features=dm.d, out_features=dm.q_out,
                bias=o.qkv_bias, tp="column", role="q")  # fmt: skip
     kv = Linear(name="kv", stream="text", in_features=dm.d, out_features=2 * dm.q_out,
                 bias=o.qkv_bias, tp="column", role="kv",
                 parts=(("k", dm.q_out), ("v", dm.q_out)), saves_input=False)  # fmt: skip
     call = AttentionCall(name="attention", kind="cross", over="text", heads=dm.heads,
-                         kv_heads=dm.heads, head_dim=dm.head_dim)  # fmt: skip
-    ops = (*pre_ops(c, "visual", dm.d, norm=False), layout_copy("visual", dm.q_out),
-           *post_ops(c, "visual", dm.d, gate=False))  # fmt: skip
-    qk = qk_norm_params(o.cross_qk_norm or o.qk_norm, head_dim=dm.head_dim, hidden=dm.d)
-    return Sublayer(name="cross", linears=(q, kv, out_linear(c, "visual", dm.d)),
-                    attention=(call,), pointwise=ops, params=qk)  # fmt: skip
+                         kv_heads=dm.heads, head_dim=dm.head_dim, stream=stream)  # fmt: skip
+    kind = o.cross_qk_norm or o.qk_norm
+    qk = qk_ops(c, kind, q=(stream, dm.q_out), k=("text", dm.q_out), rope=None)
+    steps = (*pre_ops(c, stream, dm.d, norm=False), q, kv, *qk, call,
+             layout_copy(stream, dm.q_out), out_linear(c, stream, dm.d),
+             *post_ops(c, stream, dm.d, "out", gate=False))  # fmt: skip
+    params = qk_norm_params(kind, head_dim=dm.head_dim, hidden=dm.d)
+    return Sublayer(name="cross", steps=steps, params=params)
 
 
 def fc1_linear(c: Ctx, stream: Stream, width: int, ffn: int) -> Linear:
@@ -177,18 +115,12 @@ def fc1_linear(c: Ctx, stream: Stream, width: int, ffn: int) -> Linear:
                   bias=c.opts.ffn_bias, tp="column", role="fc1", parts=parts)  # fmt: skip
 
 
-def activation(c: Ctx, stream: Stream, ffn: int) -> Pointwise:
-    """GELU r+w f; SwiGLU r 2f, w f; on the 16-bit FC1 output, split by TP."""
-    reads = ("act", "act") if c.dm.swiglu else ("act",)
-    return _op("activation", "activation", stream, ffn, reads, ("act",), tp_split=True,
-               saves_input=True)  # fmt: skip
-
-
 def mlp_sublayer(c: Ctx, *, name: str, stream: Stream, width: int, ffn: int) -> Sublayer:
     fc2 = Linear(name="fc2", stream=stream, in_features=ffn, out_features=width,
                  bias=c.opts.ffn_bias, tp="row", role="fc2")  # fmt: skip
-    ops = (*pre_ops(c, stream, width), activation(c, stream, ffn), *post_ops(c, stream, width))
-    return Sublayer(name=name, linears=(fc1_linear(c, stream, width, ffn), fc2), pointwise=ops)
+    steps = (*pre_ops(c, stream, width), fc1_linear(c, stream, width, ffn),
+             *activation(c, stream, ffn), fc2, *post_ops(c, stream, width, "fc2"))  # fmt: skip
+    return Sublayer(name=name, steps=steps)
 
 
 def modulation_sublayer(
@@ -203,7 +135,7 @@ def modulation_sublayer(
                    saves_input=False)
             for i in range(linears)
         )  # fmt: skip
-        return (Sublayer(name=name, linears=lins),)
+        return (Sublayer(name=name, steps=lins),)
     if c.opts.modulation == "single":
         return (Sublayer(name=name, params=(ParamTensor(name="table", numel=chunks * width),)),)
     return ()
@@ -229,7 +161,7 @@ def standard_block(c: Ctx, block_type: str) -> BlockAnatomy:
     subs += [attention_sublayer(c, name=names[i], stream=stream, over=over)
              for i, over in enumerate(overs)]  # fmt: skip
     if c.model.cross_attention:
-        subs.append(cross_sublayer(c))
+        subs.append(cross_sublayer(c, stream))
     subs.append(mlp_sublayer(c, name="mlp", stream=stream, width=d, ffn=c.dm.ffn))
     return BlockAnatomy(block_type=block_type, sublayers=tuple(subs),
                         params=affine_norms(c, count=o.affine_norms_per_block))  # fmt: skip
@@ -249,11 +181,17 @@ def parallel_block(c: Ctx, block_type: str) -> BlockAnatomy:
                                      "out_features": qkv.out_features + mlp.out_features})  # fmt: skip
     linear2 = Linear(name="linear2", stream=stream, in_features=dm.q_out + dm.ffn,
                      out_features=dm.d, bias=o.out_bias or o.ffn_bias, tp="row", role="out")  # fmt: skip
-    concat = _op("concat", "copy", stream, dm.q_out + dm.ffn, ("act",), ("act",), tp_split=True)
-    ops = (*pre_ops(c, stream, dm.d), layout_copy(stream, dm.q_out), activation(c, stream, dm.ffn),
-           concat, *post_ops(c, stream, dm.d))  # fmt: skip
-    single = Sublayer(name="single", linears=(linear1, linear2), attention=(self_call(c, over=stream),),
-                      pointwise=ops, params=qk_norm_params(o.qk_norm, head_dim=dm.head_dim, hidden=dm.d))  # fmt: skip
+    concat = op("concat", "copy", stream, dm.q_out + dm.ffn,
+                 (("attention", "act", dm.q_out), ("a", "act", dm.ffn)), (("cat", "act"),),
+                 tp_split=True)  # fmt: skip
+    call = self_call(c, over=stream)
+    qk = qk_ops(c, o.qk_norm, q=(stream, dm.q_out), k=(stream, dm.kv_out),
+                rope=(stream, dm.q_out, dm.kv_out))  # fmt: skip
+    steps = (*pre_ops(c, stream, dm.d), linear1, *qk, call, layout_copy(stream, dm.q_out),
+             *activation(c, stream, dm.ffn, source="mlp"),
+             concat, linear2, *post_ops(c, stream, dm.d, "linear2"))  # fmt: skip
+    single = Sublayer(name="single", steps=steps,
+                      params=qk_norm_params(o.qk_norm, head_dim=dm.head_dim, hidden=dm.d))  # fmt: skip
     mod = modulation_sublayer(c, width=dm.d, chunks=o.single_modulation_chunks)
     return BlockAnatomy(block_type=block_type, sublayers=(*mod, single))
 
@@ -265,16 +203,17 @@ def mmdit_stream(c: Ctx, *, prefix: str, stream: Stream, width: int, ffn: int,
     o, dm = c.opts, c.dm
     chunks = o.context_pre_only_modulation_chunks if pre_only else o.modulation_chunks
     mod = modulation_sublayer(c, width=width, chunks=chunks, name=f"{prefix}modulation")
-    qk = qk_norm_params(o.qk_norm, head_dim=dm.head_dim, hidden=dm.d)
+    params = qk_norm_params(o.qk_norm, head_dim=dm.head_dim, hidden=dm.d)
     call = () if prefix else (self_call(c, over="sequence", kind="joint"),)
-    copy = (layout_copy("sequence", dm.q_out),) if call else ()
+    # rotary runs on the joint sequence (FLUX / Open-Sora 2.0 `attention(q, k, v, pe)`)
+    qk = qk_ops(c, o.qk_norm, q=(stream, dm.q_out), k=(stream, dm.kv_out),
+                rope=("sequence", dm.q_out, dm.kv_out) if call else None)  # fmt: skip
+    head = (*pre_ops(c, stream, width), qkv_linear(c, stream, width), *qk)
     if pre_only:
-        attn = Sublayer(name=f"{prefix}attn", linears=(qkv_linear(c, stream, width),),
-                        pointwise=pre_ops(c, stream, width), params=qk)  # fmt: skip
-        return (*mod, attn)
-    ops = (*pre_ops(c, stream, width), *copy, *post_ops(c, stream, width))
-    attn = Sublayer(name=f"{prefix}attn", linears=(qkv_linear(c, stream, width),
-                    out_linear(c, stream, width)), attention=call, pointwise=ops, params=qk)  # fmt: skip
+        return (*mod, Sublayer(name=f"{prefix}attn", steps=head, params=params))
+    copy = (layout_copy("sequence", dm.q_out),) if call else ()
+    steps = (*head, *call, *copy, out_linear(c, stream, width), *post_ops(c, stream, width, "out"))
+    attn = Sublayer(name=f"{prefix}attn", steps=steps, params=params)
     return (*mod, attn, mlp_sublayer(c, name=f"{prefix}mlp", stream=stream, width=width, ffn=ffn))
 
 

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict
 from parplan.specs import ModelSpec, parse_spec
 
 QkNorm = Literal["none", "rms_head", "ln_head", "rms_across", "ln_across"]
+# how the code runs qk-norm and rotary embeddings (their memory-bound ops: model/blocks.py)
+QkNormKernel = Literal["fp32", "fused"]
+Rope = Literal["none", "complex_fp32", "fused"]
 
 
 class ArchOptions(BaseModel):
@@ -50,6 +53,8 @@ class ArchOptions(BaseModel):
     ffn_bias: bool = True
     qk_norm: QkNorm = "none"
     cross_qk_norm: QkNorm | None = None  # default: qk_norm
+    qk_norm_kernel: QkNormKernel = "fp32"  # eager fp32 ops (FLUX, HunyuanVideo) | one kernel (Liger)
+    rope: Rope | None = None  # rotary on q, k; default: complex_fp32 for SwiGLU GPTs, else none
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     affine_norms_per_block: int = 0
     joint_attention: bool | None = None  # default: any mmdit block
@@ -107,6 +112,15 @@ def dims(model: ModelSpec, opts: ArchOptions) -> Dims:
         out_channels=opts.out_channels or 2 * model.in_channels,
         patch_volume=model.patch[0] * model.patch[1] * model.patch[2],
     )  # fmt: skip
+
+
+def rope_kind(model: ModelSpec, opts: ArchOptions) -> Rope:
+    """The `rope` key, or its default: GPT blocks with SwiGLU are the Llama family (rotary on
+    q and k through complex fp32, meta-llama/llama3 model.py apply_rotary_emb); DiT presets name
+    theirs."""
+    if opts.rope is not None:
+        return opts.rope
+    return "complex_fp32" if model.family == "gpt" and model.mlp == "swiglu" else "none"
 
 
 def is_parallel_full(model: ModelSpec, opts: ArchOptions) -> bool:

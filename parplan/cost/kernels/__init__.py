@@ -1,5 +1,5 @@
 """Kernel-level rates the cost model builds on: fused attention from a published table
-(attention_table, attention.yaml), GEMM tile and wave quantization (gemm) and the memory-bound
-bytes of a block's elementwise ops, eager or fused (elementwise).
+(attention_table, attention.yaml) and GEMM tile and wave quantization (gemm). A block's
+memory-bound bytes, eager or fused, come from its anatomy (parplan/model/traffic.py).
 May import: parplan.specs, parplan.errors (never the rest of parplan.cost).
 """
