@@ -14,8 +14,9 @@ import json
 import statistics
 import time
 
-from parplan.plan.ilp import BlockItem, BlockProgram, solve_blocks
+from parplan.plan.ilp import solve_blocks
 from parplan.plan.planner import plan
+from parplan.plan.program import BlockItem, BlockProgram
 from parplan.specs import GIB, load_cluster, load_model, load_workload
 
 
@@ -83,7 +84,7 @@ def bench_ilp(repeats: int = 30) -> dict:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            solution = solve_blocks(program, solver=solver)
+            solution = solve_blocks(program, solver=solver, route="ilp")
             times.append(time.perf_counter() - start)
         out[f"{name} / {solver}"] = {
             "median_ms": round(statistics.median(times) * 1e3, 2),

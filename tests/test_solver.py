@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 
 from parplan.errors import Infeasible
 from parplan.plan.deadline import smallest_meeting
-from parplan.plan.ilp import (
-    BlockItem,
-    BlockProgram,
-    excluded,
-    item_time_s,
-    methods_by_type,
-    solve_blocks,
-)
+from parplan.plan.enumeration import compositions, enumeration_work
+from parplan.plan.ilp import ENUMERATION_MAX_WORK, solve_blocks
+from parplan.plan.program import BlockItem, BlockProgram, excluded, item_time_s, methods_by_type
 from parplan.plan.results import SizePoint
 from parplan.specs import GIB
 
@@ -139,21 +134,25 @@ def _draw_item(draw: st.DrawFn, g: int, block_type: str, method: str, mode: str)
 # ------------------------------------------------------------------------------ tests
 
 
-@pytest.mark.parametrize("solver", ["cbc", "highs"])
+ROUTES = [("cbc", "ilp"), ("highs", "ilp"), ("highs", "enumeration")]
+
+
+@pytest.mark.parametrize(("solver", "route"), ROUTES)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=block_programs())
-def test_block_ilp_equals_brute_force(program: BlockProgram, solver: str) -> None:
+def test_block_solvers_equal_brute_force(program: BlockProgram, solver: str, route: str) -> None:
+    """The ILP (CBC, HiGHS) and the enumeration against brute force over every assignment."""
     expected = brute_force_blocks(program)
     if expected == math.inf and program.excluded_mixes:
         with pytest.raises(Infeasible):
-            solve_blocks(program, solver=solver)
+            solve_blocks(program, solver=solver, route=route)
         return
     if expected == math.inf:
         with pytest.raises(Infeasible, match="short by") as info:
-            solve_blocks(program, solver=solver)
+            solve_blocks(program, solver=solver, route=route)
         assert info.value.binding == "memory" and info.value.shortfall_gib > 0
         return
-    solution = solve_blocks(program, solver=solver)
+    solution = solve_blocks(program, solver=solver, route=route)
     assert solution.step_time_s == pytest.approx(expected, rel=1e-6, abs=1e-9)
     assert solution.memory_bytes <= program.capacity_bytes * (1 + 1e-9)
     assert sum(c.blocks for c in solution.choices) == sum(program.group_counts)
@@ -181,7 +180,7 @@ def _knapsack(cap_gib: float) -> BlockProgram:
 def test_knapsack_mixes_modes_under_the_cap() -> None:
     """Cap 60 GiB leaves 40 GiB for 8 blocks: 4 selective (16) + ... the ILP mixes modes."""
     solution = solve_blocks(_knapsack(60))
-    assert solution.solver in ("highs", "cbc")
+    assert solution.solver in ("highs", "cbc", "enumeration")
     assert solution.step_time_s == pytest.approx(brute_force_blocks(_knapsack(60)))
     assert len({c.ckpt for c in solution.choices}) >= 2
     assert solution.memory_bytes <= 60 * GIB
@@ -229,9 +228,70 @@ def test_dsp_switch_surcharge_switches_method() -> None:
     assert costly.step_time_s == pytest.approx(2 * 1.2 + 2 * 0.7)
 
 
+@st.composite
+def planner_sized_programs(draw: st.DrawFn) -> BlockProgram:
+    """Programs the size of the presets': 1-3 groups of up to 60 blocks (HunyuanVideo: 20 mmdit
+    + 40 full), up to 5 methods per type, a cap anywhere between all-full and all-none."""
+    n_groups = draw(st.integers(1, 3))
+    types = ["spatial", "temporal", "full"][:n_groups]
+    counts = draw(st.lists(st.integers(1, 60), min_size=n_groups, max_size=n_groups))
+    methods = ["ulysses", "ring", "usp", "fastseq", "dsp"][: draw(st.integers(1, 5))]
+    items = [
+        _draw_item(draw, g, t, m, mode)
+        for (g, t), m, mode in itertools.product(enumerate(types), methods, MODES)
+    ]
+    if "dsp" in methods and "temporal" in types:
+        items = [_with_surcharge(draw, i) for i in items]
+    least = sum(c * min(i.activation_bytes for i in items if i.group_index == g)
+                for g, c in enumerate(counts))  # fmt: skip
+    most = sum(c * max(i.activation_bytes for i in items if i.group_index == g)
+               for g, c in enumerate(counts))  # fmt: skip
+    return BlockProgram(
+        items=items, group_types=types, group_counts=counts,
+        fixed_memory_bytes=10 * GIB,
+        capacity_bytes=10 * GIB + least + draw(st.floats(0, 1)) * (most - least),
+    )  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=planner_sized_programs())
+def test_enumeration_equals_the_ilp_at_planner_size(program: BlockProgram) -> None:
+    """Too large for brute force: the enumeration and HiGHS agree within HiGHS's default
+    relative MIP gap (1e-4), and the enumeration is never worse (it is exact)."""
+    listed = solve_blocks(program, route="enumeration")
+    ilp = solve_blocks(program, route="ilp")
+    assert listed.step_time_s <= ilp.step_time_s * (1 + 1e-9)
+    assert listed.step_time_s == pytest.approx(ilp.step_time_s, rel=1e-4)
+    assert listed.memory_bytes <= program.capacity_bytes
+
+
+def test_auto_route_enumerates_small_programs() -> None:
+    """The knapsack of two groups of 4 blocks is listed; a program past the work limit is not."""
+    assert solve_blocks(_knapsack(60)).solver == "enumeration"
+    assert enumeration_work(_knapsack(60)) <= ENUMERATION_MAX_WORK
+    items = [
+        BlockItem(group_index=g, block_type="full", ckpt=mode, time_s=t, activation_bytes=a * GIB)
+        for g, (mode, t, a) in itertools.product(
+            range(4), [("none", 1.0, 10), ("selective", 1.2, 4), ("full", 1.5, 1)]
+        )
+    ]
+    big = BlockProgram(items=items, group_types=["full"] * 4, group_counts=[60] * 4,
+                       fixed_memory_bytes=0, capacity_bytes=600 * GIB)  # fmt: skip
+    assert enumeration_work(big) > ENUMERATION_MAX_WORK
+    assert solve_blocks(big).solver == "highs"
+
+
+def test_compositions_count() -> None:
+    """C(n + k - 1, k - 1) splits of n blocks over k items, each summing to n, none repeated."""
+    for total, parts in itertools.product(range(6), range(1, 4)):
+        rows = compositions(total, parts)
+        assert len(rows) == math.comb(total + parts - 1, parts - 1)
+        assert (rows.sum(axis=1) == total).all() and len({tuple(r) for r in rows}) == len(rows)
+
+
 def test_cbc_and_highs_agree() -> None:
-    cbc = solve_blocks(_knapsack(45), solver="cbc")
-    highs = solve_blocks(_knapsack(45), solver="highs")
+    cbc = solve_blocks(_knapsack(45), solver="cbc", route="ilp")
+    highs = solve_blocks(_knapsack(45), solver="highs", route="ilp")
     assert cbc.step_time_s == pytest.approx(highs.step_time_s)
     assert cbc.solver == "cbc" and highs.solver == "highs"
 

@@ -9,7 +9,7 @@ import math
 from parplan.cost.block import uniform_strategy
 from parplan.cost.strategies.pp import bubble_fraction
 from parplan.errors import Infeasible, SpecError
-from parplan.plan.ilp import (
+from parplan.plan.program import (
     BlockProgram,
 )
 from parplan.plan.space import (

@@ -23,13 +23,8 @@ from typing import Any
 from parplan.cost.records import BlockOption, Prediction
 from parplan.errors import Infeasible, SpecError
 from parplan.plan.bounds import block_floor_s, degrees_of, families, layouts_of, lower_bound_s
-from parplan.plan.ilp import (
-    BlockItem,
-    BlockProgram,
-    BlockSolution,
-    memory_infeasible,
-    solve_blocks,
-)
+from parplan.plan.ilp import solve_blocks
+from parplan.plan.program import BlockItem, BlockProgram, BlockSolution, memory_infeasible
 from parplan.plan.results import PlanResult, SearchStats, to_plan, train_samples_of
 from parplan.plan.space import (
     Core,
