@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from parplan.cluster.comm_model import CommModel
+from parplan.cluster.comm_model import CallTime, CommModel
+from parplan.cluster.comm_ops import CollectiveCall
 from parplan.cost.block import (
     Inputs,
     block_inputs,
+    check_block_methods,
     comm_strategy,
     dsp_switches_per_block,
     resolve,
@@ -34,13 +36,71 @@ def block_options(
     cluster: ClusterSpec,
     strategy: StrategySpec,
     num_gpus: int | None = None,
+    *,
+    timed: bool = True,
+    cache: SharedWork | None = None,
 ) -> tuple[list[BlockOption], float, float]:
     """The ILP's knapsack items: per block group × checkpoint mode, one block's seconds per
     step and kept activation bytes; plus the fixed time and fixed memory of everything else.
     step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
-    pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor)."""
-    run = _block_run(model, workload, cluster, strategy, num_gpus)
+    pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor).
+    `timed=False` prices every collective at 0 s (`Untimed`): a lower bound on the step of
+    every rank order, with the same memory (floors.py). `cache`: the plan's SharedWork."""
+    run = _block_run(model, workload, cluster, strategy, num_gpus, timed=timed, shared=cache)
     return run.options, run.fixed_time_s, run.fixed_memory_bytes
+
+
+class Untimed:
+    """A CommModel that prices every collective at 0 s. Memory does not depend on collective
+    times (buffers come from the calls' sizes), and every step term is nondecreasing in them
+    (exposed = max(0, t - window), the bubble scales the exposed time), so a run with it is a
+    lower bound on the step for every placement, and needs no rank groups at all."""
+
+    def time(self, call: CollectiveCall) -> CallTime:
+        return CallTime(call=call, group_size=0, time_s=0.0, tier="-", edge="-")
+
+
+class SharedWork:
+    """What the layouts of one plan (one model, workload and cluster; any GPU count) share, so
+    each is computed once: the resolved inputs of a strategy whatever its rank order, ZeRO stage
+    and checkpointing (`resolve` reads neither but to validate them, which `inputs` still does
+    per strategy); a stage's evaluated blocks whatever the ZeRO stage below 3 (only ZeRO-3 adds
+    block collectives) and, without collective times, whatever the rank order; and whole runs
+    (`sp_block_options`)."""
+
+    def __init__(self) -> None:
+        self._inputs: dict[str, Inputs] = {}
+        self._blocks: dict[str, list[BlockResult]] = {}
+        self.runs: dict[str, _BlockRun | str] = {}
+
+    def inputs(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
+               strategy: StrategySpec, num_gpus: int | None) -> Inputs:  # fmt: skip
+        gpus = num_gpus or strategy.world_size
+        key = f"{gpus}|{_key(strategy, order=False, zero=False)}"
+        if key not in self._inputs:
+            self._inputs[key] = resolve(model, workload, cluster, strategy, num_gpus)
+            return self._inputs[key]
+        inp = self._inputs[key]
+        check_block_methods(model=model, geometry=inp.geometry, strategy=strategy, num_gpus=gpus)
+        s = strategy.model_copy(update={"global_batch": inp.layout.global_batch})
+        return inp.model_copy(update={"strategy": s})
+
+    def blocks(self, inp: Inputs, comm: CommModel | Untimed, device: Device) -> list[BlockResult]:
+        timed = not isinstance(comm, Untimed)
+        key = f"{timed}|{inp.layout.num_gpus}|{_key(inp.strategy, order=timed, zero=inp.strategy.zero == 3)}"
+        if key not in self._blocks:
+            self._blocks[key] = evaluate_blocks(inp, comm, device)
+        return self._blocks[key]
+
+
+def _key(strategy: StrategySpec, *, order: bool, zero: bool) -> str:
+    """The strategy as a cache key, without its checkpointing (and rank order, ZeRO stage)."""
+    update: dict = {"ckpt": "none"}
+    if not order:
+        update["order"] = ["tp", "sp", "dp", "pp"]
+    if not zero:
+        update["zero"] = 0
+    return strategy.model_copy(update=update).model_dump_json()
 
 
 class _BlockRun(BaseModel):
@@ -49,7 +109,7 @@ class _BlockRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     inp: Inputs
-    comm: CommModel
+    comm: CommModel | Untimed
     blocks: list[BlockResult]
     factor: float  # a block's per-micro-batch seconds -> seconds per step (m x (1 + bubble))
     options: list[BlockOption]
@@ -63,12 +123,16 @@ def _block_run(
     cluster: ClusterSpec,
     strategy: StrategySpec,
     num_gpus: int | None,
+    *,
+    timed: bool = True,
+    shared: SharedWork | None = None,
 ) -> _BlockRun:
+    shared = shared or SharedWork()
     uniform = strategy.model_copy(update={"ckpt": "none"})
-    inp = resolve(model, workload, cluster, uniform, num_gpus)
+    inp = shared.inputs(model, workload, cluster, uniform, num_gpus)
     device = Device.of(cluster, workload.precision)
-    comm = CommModel(cluster, comm_strategy(uniform), inp.layout.num_gpus)
-    blocks = evaluate_blocks(inp, comm, device)
+    comm = CommModel(cluster, comm_strategy(uniform), inp.layout.num_gpus) if timed else Untimed()
+    blocks = shared.blocks(inp, comm, device)
     base = assemble(inp, blocks, comm, device)
     s, m = uniform, inp.layout.microbatches
     factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
@@ -130,25 +194,29 @@ def sp_block_options(
     strategy: StrategySpec,
     methods: dict[str, list[str]],
     num_gpus: int | None = None,
-    cache: dict[str, _BlockRun | str] | None = None,
+    cache: SharedWork | None = None,
+    *,
+    timed: bool = True,
 ) -> SpOptions:
     """Knapsack items for every (block group, SP method offered to its type, checkpoint mode):
     one `block_options` run per method with that method on every block, plus the DSP-switch
     surcharges of mixes (block.py `dsp_switches_per_block`). `strategy` carries the degrees
-    and the USP split; SpecError when no method can run. `cache` (one model, workload, cluster
-    and GPU count) keeps each method's run for the next call with the same uniform strategy."""
-    cache = {} if cache is None else cache
+    and the USP split; SpecError when no method can run. `cache` (the plan's SharedWork) keeps
+    each method's run for the next call with the same uniform strategy.
+    `timed=False`: every collective at 0 s, as in `block_options`."""
+    shared = SharedWork() if cache is None else cache
     runs: dict[str, _BlockRun] = {}
     dropped: dict[str, str] = {}
     for method in sorted({m for ms in methods.values() for m in ms}):
         uniform = uniform_strategy(strategy, method)
-        key = uniform.model_dump_json()
-        if key not in cache:
+        key = f"{timed}|{num_gpus}|{uniform.model_dump_json()}"
+        if key not in shared.runs:
             try:
-                cache[key] = _block_run(model, workload, cluster, uniform, num_gpus)
+                shared.runs[key] = _block_run(model, workload, cluster, uniform, num_gpus,
+                                              timed=timed, shared=shared)  # fmt: skip
             except SpecError as err:
-                cache[key] = str(err)
-        found = cache[key]
+                shared.runs[key] = str(err)
+        found = shared.runs[key]
         if isinstance(found, str):
             dropped[method] = found
         else:

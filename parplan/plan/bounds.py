@@ -9,16 +9,15 @@ import math
 from parplan.cost.block import uniform_strategy
 from parplan.cost.strategies.pp import bubble_fraction
 from parplan.errors import Infeasible, SpecError
-from parplan.plan.program import (
-    BlockProgram,
-)
+from parplan.plan.ilp import solve_blocks
+from parplan.plan.program import BlockProgram, block_program
 from parplan.plan.space import (
     CANONICAL_ORDER,
     Core,
     orders_for,
     strategy_of,
 )
-from parplan.plan.state import Context, Search, tie_key
+from parplan.plan.state import Context, Search, cache_kwargs, tie_key
 from parplan.specs import StrategySpec
 
 
@@ -30,6 +29,29 @@ def lower_bound_s(program: BlockProgram) -> float:
     return program.fixed_time_s + sum(
         count * fastest[g] for g, count in enumerate(program.group_counts)
     )
+
+
+def memory_floor_s(core: Core, ctx: Context, search: Search) -> float:
+    """A lower bound on this core's step in every rank order, recompute included: the block
+    program on the cost model's items with every collective at 0 s (`floor_options`), which
+    have the layout's real memory. Memory does not depend on the rank order, so where this
+    program is infeasible, every order is (Infeasible "memory"); SpecError on bad degrees.
+    0 when the cost model has no such items."""
+    if not hasattr(ctx.cost, "floor_options"):
+        return 0.0
+    base = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack)
+    if core.type_methods is None:
+        options, fixed_s, fixed_b = ctx.cost.floor_options(
+            ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus, **cache_kwargs(ctx, search)
+        )
+    else:
+        found = ctx.cost.sp_floor_options(ctx.model, ctx.workload, ctx.cluster, base,
+                                          core.type_methods, ctx.num_gpus, search.shared)  # fmt: skip
+        options, fixed_s, fixed_b = found.options, found.fixed_time_s, found.fixed_memory_bytes
+    program = block_program(ctx.model, options, fixed_time_s=fixed_s, fixed_memory_bytes=fixed_b,
+                            capacity_bytes=ctx.capacity_bytes,
+                            per_group=getattr(ctx.cost, "ckpt_per_group", False))  # fmt: skip
+    return solve_blocks(program, solver=ctx.solver).step_time_s
 
 
 def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) -> float:
@@ -56,8 +78,9 @@ def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) ->
         if key not in search.block_floors:
             try:
                 search.block_floors[key] = floor(
-                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
-                )
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus,
+                    **cache_kwargs(ctx, search),
+                )  # fmt: skip
             except SpecError:
                 search.block_floors[key] = None  # the members report their own error
         if search.block_floors[key] is not None:
@@ -90,11 +113,13 @@ def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> f
     )
     micro = ctx.global_batch // (core.dp * core.micro_batch)
     bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
+    search = search or Search(top_k=1)
     if core.type_methods is not None:
-        return _mix_floor_s(core, strategy, ctx, search or Search(top_k=1)) * bubble
+        return _mix_floor_s(core, strategy, ctx, search) * bubble
     floor = getattr(ctx.cost, "compute_floor_s", None)
     if floor is not None:
-        compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+        compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus,
+                          **cache_kwargs(ctx, search))  # fmt: skip
     else:
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
@@ -111,8 +136,9 @@ def _mix_floor_s(core: Core, strategy: StrategySpec, ctx: Context, search: Searc
         if key not in search.floors:
             try:
                 search.floors[key] = ctx.cost.compute_floor_by_type_s(
-                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus
-                )
+                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus,
+                    **cache_kwargs(ctx, search),
+                )  # fmt: skip
             except SpecError as err:
                 search.floors[key] = {"error": str(err)}  # type: ignore[dict-item]
         floors = search.floors[key]

@@ -13,7 +13,8 @@ from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 class CostModel(Protocol):
     """What the planner needs from the cost model. Optional extras, used when present:
     `compute_floor_s`, `compute_floor_by_type_s`, `block_floor_by_type_s`, `sp_block_options`,
-    `ckpt_per_group`."""
+    `floor_options` / `sp_floor_options` (the knapsack items with every collective at 0 s:
+    an order-independent lower bound with the real memory), `ckpt_per_group`."""
 
     def predict(
         self,
@@ -39,11 +40,14 @@ class EvaluateCost:
 
     # `ckpt` lists are one mode per block (SPEC_FORMAT), so the ILP may mix modes in a group.
     ckpt_per_group = False
+    shares_work = True  # every call below but predict takes `cache=` (options.SharedWork)
     predict = staticmethod(step.predict)
     block_options = staticmethod(options.block_options)
     sp_block_options = staticmethod(options.sp_block_options)
     compute_floor_by_type_s = staticmethod(floors.compute_floor_by_type_s)
     block_floor_by_type_s = staticmethod(floors.block_floor_by_type_s)
+    floor_options = staticmethod(floors.floor_options)
+    sp_floor_options = staticmethod(floors.sp_floor_options)
 
     @staticmethod
     def compute_floor_s(
@@ -52,11 +56,11 @@ class EvaluateCost:
         cluster: ClusterSpec,
         strategy: StrategySpec,
         num_gpus: int | None = None,
+        cache: options.SharedWork | None = None,
     ) -> float:
         """The compute floor over every block type (floors.compute_floor_by_type_s)."""
-        return sum(
-            floors.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus).values()
-        )
+        by_type = floors.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus, cache)
+        return sum(by_type.values())
 
 
 def default_cost_model() -> CostModel:

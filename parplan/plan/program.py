@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parplan.cost.records import BlockOption
 from parplan.errors import Infeasible
-from parplan.specs import GIB, CkptMode
+from parplan.specs import GIB, CkptMode, ModelSpec
 
 
 class Record(BaseModel):
@@ -207,3 +209,42 @@ def solution_of(
         solver=solver,
         solve_time_s=solve_time_s,
     )
+
+
+def block_program(
+    model: ModelSpec,
+    options: list[BlockOption],
+    *,
+    fixed_time_s: float,
+    fixed_memory_bytes: float,
+    capacity_bytes: float,
+    per_group: bool = False,
+) -> BlockProgram:
+    items = [
+        BlockItem(
+            group_index=o.group_index,
+            block_type=o.block_type,
+            ckpt=o.ckpt,
+            method=getattr(o, "method", "default"),
+            time_s=o.time_s,
+            activation_bytes=o.activation_bytes,
+            surcharge_s=getattr(o, "surcharge_s", 0.0),
+            surcharge_if=_surcharge_if(o),
+        )
+        for o in options
+    ]
+    return BlockProgram(
+        items=items,
+        group_types=[g.type for g in model.blocks],
+        group_counts=[g.count for g in model.blocks],
+        fixed_time_s=fixed_time_s,
+        fixed_memory_bytes=fixed_memory_bytes,
+        capacity_bytes=capacity_bytes,
+        per_group=per_group,
+    )
+
+
+def _surcharge_if(option: Any) -> tuple[str, str] | None:
+    """cost/options.SpOption's surcharge is paid when the named type runs DSP."""
+    other = getattr(option, "surcharge_if", None)
+    return None if other is None else (other, "dsp")

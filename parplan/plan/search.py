@@ -22,9 +22,16 @@ from typing import Any
 
 from parplan.cost.records import BlockOption, Prediction
 from parplan.errors import Infeasible, SpecError
-from parplan.plan.bounds import block_floor_s, degrees_of, families, layouts_of, lower_bound_s
+from parplan.plan.bounds import (
+    block_floor_s,
+    degrees_of,
+    families,
+    layouts_of,
+    lower_bound_s,
+    memory_floor_s,
+)
 from parplan.plan.ilp import solve_blocks
-from parplan.plan.program import BlockItem, BlockProgram, BlockSolution, memory_infeasible
+from parplan.plan.program import BlockProgram, BlockSolution, block_program, memory_infeasible
 from parplan.plan.results import PlanResult, SearchStats, to_plan, train_samples_of
 from parplan.plan.space import (
     Core,
@@ -33,49 +40,10 @@ from parplan.plan.space import (
     orders_for,
     strategy_of,
 )
-from parplan.plan.state import Context, Progress, Search
-from parplan.specs import ModelSpec, StrategySpec
+from parplan.plan.state import Context, Progress, Search, cache_kwargs
+from parplan.specs import StrategySpec
 
 # ----------------------------------------------------------------------- one candidate
-
-
-def block_program(
-    model: ModelSpec,
-    options: list[BlockOption],
-    *,
-    fixed_time_s: float,
-    fixed_memory_bytes: float,
-    capacity_bytes: float,
-    per_group: bool = False,
-) -> BlockProgram:
-    items = [
-        BlockItem(
-            group_index=o.group_index,
-            block_type=o.block_type,
-            ckpt=o.ckpt,
-            method=getattr(o, "method", "default"),
-            time_s=o.time_s,
-            activation_bytes=o.activation_bytes,
-            surcharge_s=getattr(o, "surcharge_s", 0.0),
-            surcharge_if=_surcharge_if(o),
-        )
-        for o in options
-    ]
-    return BlockProgram(
-        items=items,
-        group_types=[g.type for g in model.blocks],
-        group_counts=[g.count for g in model.blocks],
-        fixed_time_s=fixed_time_s,
-        fixed_memory_bytes=fixed_memory_bytes,
-        capacity_bytes=capacity_bytes,
-        per_group=per_group,
-    )
-
-
-def _surcharge_if(option: BlockOption) -> tuple[str, str] | None:
-    """evaluate.SpOption's surcharge is paid when the named type runs DSP."""
-    other = getattr(option, "surcharge_if", None)
-    return None if other is None else (other, "dsp")
 
 
 def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
@@ -89,31 +57,57 @@ def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
 
 def evaluate_family(members: list[Core], ctx: Context, search: Search, floor_s: float) -> None:
     """Solve every rank order of every core of one family, pruning what cannot enter the top-k:
-    an order whose block floor (below) already loses, for all members at once; the remaining
-    orders of a core whose order-independent floor loses or that cannot fit in any order.
+    a core whose memory floor (every order, recompute included) loses or cannot fit, before
+    any order is costed; an order whose block floor already loses, for all members at once.
     `floor_s`: the family's compute floor (valid for every order, ZeRO stage and SP mix)."""
     orders = orders_for(degrees_of(members[0]), space=ctx.order_space)
-    alive = list(members)
+    alive = _with_memory_floors(members, ctx, search, orders=len(orders))
     for k, order in enumerate(orders):
-        if alive and block_floor_s(alive[0], order, ctx, search) >= search.bar_s():
+        alive = _still_alive(alive, search, orders_left=len(orders) - k)
+        if alive and block_floor_s(alive[0][0], order, ctx, search) >= search.bar_s():
             search.pruned["bound"] += len(alive)
             continue
-        for core in list(alive):
-            core_floor_s = _evaluate_order(core, order, ctx, search, floor_s)
-            if core_floor_s is None:  # memory or degrees: the same for every order
+        for core, core_floor_s in list(alive):
+            if core_floor_s >= search.bar_s():
+                continue  # dropped with the orders it has left at the next order
+            if not _evaluate_order(core, order, ctx, search):
                 search.pruned["order"] += len(orders) - k - 1
-                alive.remove(core)
-            elif core_floor_s >= search.bar_s():
-                search.pruned["bound"] += len(orders) - k - 1
-                alive.remove(core)
+                alive.remove((core, core_floor_s))
 
 
-def _evaluate_order(
-    core: Core, order: list[str], ctx: Context, search: Search, family_floor_s: float
-) -> float | None:
-    """Solve one layout; returns the order-independent floor (compute without recompute, or
-    the family floor when the ILP picks the SP method per block type), or None when the layout
-    cannot fit whatever its order."""
+def _with_memory_floors(
+    members: list[Core], ctx: Context, search: Search, *, orders: int
+) -> list[tuple[Core, float]]:
+    """Members with their memory floor (bounds.memory_floor_s), cheapest first; those that
+    lose or cannot fit in any order are counted as pruned for all their orders."""
+    alive = []
+    for core in members:
+        try:
+            floor_s = memory_floor_s(core, ctx, search)
+        except SpecError as err:
+            search.note_infeasible(Infeasible("divisibility", str(err)), count=orders)
+            continue
+        except Infeasible as err:
+            search.note_infeasible(err, count=orders)
+            continue
+        if floor_s >= search.bar_s():
+            search.pruned["bound"] += orders
+            continue
+        alive.append((core, floor_s))
+    return sorted(alive, key=lambda member: member[1])
+
+
+def _still_alive(
+    alive: list[tuple[Core, float]], search: Search, *, orders_left: int
+) -> list[tuple[Core, float]]:
+    """Drop the members whose memory floor reaches the bar, with the orders they have left."""
+    keep = [(core, floor_s) for core, floor_s in alive if floor_s < search.bar_s()]
+    search.pruned["bound"] += (len(alive) - len(keep)) * orders_left
+    return keep
+
+
+def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) -> bool:
+    """Solve one layout; False when it cannot run whatever its order (degrees, memory)."""
     try:
         base = strategy_of(core, order=order, global_batch=ctx.global_batch, stack=ctx.stack)
         options, fixed_s, fixed_b = _options(core, base, ctx, search)
@@ -127,14 +121,15 @@ def _evaluate_order(
         )
         if lower_bound_s(program) >= search.bar_s():
             search.pruned["bound"] += 1
-            return 0.0  # this bound includes this order's comm: says nothing about the others
-        floor_s = _solve_and_predict(core, order, program, ctx, search)
-        return floor_s if core.type_methods is None else family_floor_s
+            return True
+        _solve_and_predict(core, order, program, ctx, search)
     except SpecError as err:
         search.note_infeasible(Infeasible("divisibility", str(err)))
-    except Infeasible as err:
+        return False
+    except Infeasible as err:  # memory does not depend on the order either
         search.note_infeasible(err)
-    return None
+        return False
+    return True
 
 
 def _options(
@@ -142,10 +137,11 @@ def _options(
 ) -> tuple[list[BlockOption], float, float]:
     """Knapsack items of one layout: per SP method where the ILP picks it per block type."""
     if core.type_methods is None:
-        return ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus)
+        return ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus,
+                                      **cache_kwargs(ctx, search))  # fmt: skip
     found = ctx.cost.sp_block_options(
         ctx.model, ctx.workload, ctx.cluster, base, core.type_methods, ctx.num_gpus,
-        cache=search.block_runs,
+        cache=search.shared,
     )  # fmt: skip
     return found.options, found.fixed_time_s, found.fixed_memory_bytes
 
@@ -156,22 +152,20 @@ MAX_MIX_CUTS = 32  # more than the method-per-type mixes of any model (5 methods
 
 def _solve_and_predict(
     core: Core, order: list[str], program: BlockProgram, ctx: Context, search: Search
-) -> float:
+) -> None:
     """Solve the block ILP and check it with `predict`. With SP methods per block type, the
     ILP's fixed terms are a lower bound (the least over the methods), and every mix is a
     distinct layout: cut the mix found off and solve again while the ILP's bound for the
     remaining mixes could still enter the top k (docs/solver.md §1, "Mixes")."""
-    solution, prediction = _solve_fitting(core, order, program, ctx, search)
-    floor_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    solution, _prediction = _solve_fitting(core, order, program, ctx, search)
     cuts: list[dict[str, str]] = []
     while core.type_methods is not None and len(cuts) < MAX_MIX_CUTS:
         cuts.append(solution.methods)
         rest = program.model_copy(update={"excluded_mixes": cuts})
         try:
-            solution, prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=search.bar_s())
+            solution, _prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=search.bar_s())
         except Infeasible:
             break
-    return floor_s
 
 
 class _NoBetterMix(Infeasible):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.options import SharedWork
 from parplan.cost.records import Prediction
 from parplan.errors import Infeasible
 from parplan.plan.ilp import (
@@ -49,6 +50,11 @@ class Context(BaseModel):
 Progress = Callable[[int, int], None]
 
 
+def cache_kwargs(ctx: Context, search: Search) -> dict[str, Any]:
+    """`cache=` for the cost model's calls when it shares sub-results (EvaluateCost does)."""
+    return {"cache": search.shared} if getattr(ctx.cost, "shares_work", False) else {}
+
+
 class Search:
     """Mutable state of one search: the top-k so far, counters, the closest infeasibility."""
 
@@ -59,7 +65,7 @@ class Search:
         self.evaluated = 0
         self.ilp_solves = 0
         self.closest: Infeasible | None = None
-        self.block_runs: dict[str, Any] = {}  # evaluate.sp_block_options' per-method cache
+        self.shared = SharedWork()  # sub-results the layouts share (cost/options.py)
         self.floors: dict[str, dict[str, float]] = {}  # compute floor by block type, per strategy
         self.block_floors: dict[str, dict[str, float] | None] = {}  # by block type, per layout
 
