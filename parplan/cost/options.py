@@ -19,6 +19,7 @@ from parplan.cost.block import (
 )
 from parplan.cost.device import Device
 from parplan.cost.footprint import block_activation_bytes
+from parplan.cost.layout import make_layout
 from parplan.cost.memory import ALLOCATOR_FRACTION
 from parplan.cost.overlap import exposed_seconds
 from parplan.cost.records import BlockOption
@@ -62,40 +63,52 @@ class Untimed:
 
 class SharedWork:
     """What the layouts of one plan (one model, workload and cluster; any GPU count) share, so
-    each is computed once: the resolved inputs of a strategy whatever its rank order, ZeRO stage
-    and checkpointing (`resolve` reads neither but to validate them, which `inputs` still does
-    per strategy); a stage's evaluated blocks whatever the ZeRO stage below 3 (only ZeRO-3 adds
-    block collectives) and, without collective times, whatever the rank order; and whole runs
-    (`sp_block_options`)."""
+    each is computed once (tests/test_planner_cache.py checks every entry against a fresh run):
+    - resolved inputs: the token geometry and model cost do not depend on the strategy; the
+      layout does not depend on the rank order, ZeRO stage, vpp or checkpointing (which are
+      still validated per strategy);
+    - a stage's evaluated blocks: the same for every ZeRO stage below 3 (only ZeRO-3 adds block
+      collectives), every vpp and checkpoint choice, and, without collective times (`Untimed`),
+      every rank order;
+    - whole runs (`sp_block_options`)."""
 
     def __init__(self) -> None:
+        self._template: Inputs | None = None
         self._inputs: dict[str, Inputs] = {}
         self._blocks: dict[str, list[BlockResult]] = {}
         self.runs: dict[str, _BlockRun | str] = {}
 
     def inputs(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
                strategy: StrategySpec, num_gpus: int | None) -> Inputs:  # fmt: skip
+        """`block.resolve(...)`, from the shared parts."""
         gpus = num_gpus or strategy.world_size
         key = f"{gpus}|{_key(strategy, order=False, zero=False)}"
+        t = self._template
+        if t is None or not (t.model is model and t.workload is workload and t.cluster is cluster):
+            self._template = self._inputs[key] = resolve(model, workload, cluster, strategy, gpus)
+            return self._template
+        check_block_methods(model=model, geometry=t.geometry, strategy=strategy, num_gpus=gpus)
         if key not in self._inputs:
-            self._inputs[key] = resolve(model, workload, cluster, strategy, num_gpus)
-            return self._inputs[key]
+            layout = make_layout(model=model, workload=workload, strategy=strategy, num_gpus=gpus)
+            self._inputs[key] = t.model_copy(update={"layout": layout})
         inp = self._inputs[key]
-        check_block_methods(model=model, geometry=inp.geometry, strategy=strategy, num_gpus=gpus)
         s = strategy.model_copy(update={"global_batch": inp.layout.global_batch})
         return inp.model_copy(update={"strategy": s})
 
     def blocks(self, inp: Inputs, comm: CommModel | Untimed, device: Device) -> list[BlockResult]:
+        """`stage.evaluate_blocks(inp, comm, device)`, once per distinct result."""
         timed = not isinstance(comm, Untimed)
-        key = f"{timed}|{inp.layout.num_gpus}|{_key(inp.strategy, order=timed, zero=inp.strategy.zero == 3)}"
+        s = inp.strategy
+        key = f"{timed}|{inp.layout.num_gpus}|{_key(s, order=timed, zero=s.zero == 3)}"
         if key not in self._blocks:
             self._blocks[key] = evaluate_blocks(inp, comm, device)
         return self._blocks[key]
 
 
 def _key(strategy: StrategySpec, *, order: bool, zero: bool) -> str:
-    """The strategy as a cache key, without its checkpointing (and rank order, ZeRO stage)."""
-    update: dict = {"ckpt": "none"}
+    """The strategy as a cache key, without its checkpointing and vpp (and rank order, ZeRO
+    stage)."""
+    update: dict = {"ckpt": "none", "vpp": 1}
     if not order:
         update["order"] = ["tp", "sp", "dp", "pp"]
     if not zero:
