@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from parplan.cost.block import uniform_strategy
+from parplan.cost.records import BlockOption
 from parplan.cost.strategies.pp import bubble_fraction
 from parplan.errors import Infeasible, SpecError
 from parplan.plan.ilp import solve_blocks
@@ -48,10 +49,27 @@ def memory_floor_s(core: Core, ctx: Context, search: Search) -> float:
         found = ctx.cost.sp_floor_options(ctx.model, ctx.workload, ctx.cluster, base,
                                           core.type_methods, ctx.num_gpus, search.shared)  # fmt: skip
         options, fixed_s, fixed_b = found.options, found.fixed_time_s, found.fixed_memory_bytes
-    program = block_program(ctx.model, options, fixed_time_s=fixed_s, fixed_memory_bytes=fixed_b,
-                            capacity_bytes=ctx.capacity_bytes,
+    program = block_program(ctx.model, _least_per_mode(options), fixed_time_s=fixed_s,
+                            fixed_memory_bytes=fixed_b, capacity_bytes=ctx.capacity_bytes,
                             per_group=getattr(ctx.cost, "ckpt_per_group", False))  # fmt: skip
     return solve_blocks(program, solver=ctx.solver).step_time_s
+
+
+def _least_per_mode(options: list[BlockOption]) -> list[BlockOption]:
+    """One item per (group, checkpoint mode) with the least seconds and the least bytes over the
+    SP methods: every mix's program is at least this one, which has a single mix to solve."""
+    least: dict[tuple[int, str], BlockOption] = {}
+    for o in options:
+        key = (o.group_index, o.ckpt)
+        if key not in least:
+            least[key] = BlockOption(**{f: getattr(o, f) for f in BlockOption.model_fields})
+            continue
+        kept = least[key]
+        least[key] = kept.model_copy(update={
+            "time_s": min(kept.time_s, o.time_s),
+            "activation_bytes": min(kept.activation_bytes, o.activation_bytes),
+        })  # fmt: skip
+    return list(least.values())
 
 
 def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) -> float:

@@ -101,17 +101,27 @@ def mixes(program: BlockProgram) -> list[dict[str, str]]:
 
 
 class Fronts:
-    """The fronts of one program, built once per (group, method, surcharge paid or not): the
-    mixes of a program share most of them."""
+    """The fronts of one program, built once per (group, method, surcharge paid or not), and the
+    best assignment of each mix, found once: the mixes of a program share most fronts, and the
+    planner solves the same program again with mixes cut off (docs/solver.md §1, "Mixes")."""
 
     def __init__(self, program: BlockProgram) -> None:
         self.program = program
-        self.mixes = mixes(program)
+        self._items: dict[tuple[int, str], list[BlockItem]] = {}
+        for item in program.items:
+            self._items.setdefault((item.group_index, item.method), []).append(item)
         self._built: dict[tuple, tuple[list[BlockItem], Front]] = {}
+        self._best: dict[tuple, tuple[float, list] | None] = {}
+
+    def serves(self, program: BlockProgram) -> bool:
+        """The same program but for the mixes cut off."""
+        return program.items is self.program.items and program.model_copy(
+            update={"excluded_mixes": []}
+        ) == self.program.model_copy(update={"excluded_mixes": []})
 
     def of(self, group: int, methods: dict[str, str]) -> tuple[list[BlockItem], Front]:
         p = self.program
-        items = [i for i in p.items if i.group_index == group and i.method == methods[p.group_types[group]]]  # fmt: skip
+        items = self._items.get((group, methods[p.group_types[group]]), [])
         key = (group, items[0].method if items else None, tuple(surcharged(i, methods) for i in items))
         if key not in self._built:
             front = group_front(items, count=p.group_counts[group], per_group=p.per_group,
@@ -119,19 +129,27 @@ class Fronts:
             self._built[key] = (items, front)
         return self._built[key]
 
-    def work(self) -> int:
-        """What the enumeration costs, in candidate sums: per mix, every combination of the
-        fronts of all groups but the largest (that one is searched, not listed), plus
-        SUMS_PER_GROUP for each group's numpy calls."""
+    def best(self, methods: dict[str, str]) -> tuple[float, list] | None:
+        key = tuple(sorted(methods.items()))
+        if key not in self._best:
+            self._best[key] = _best_in_mix(self, methods)
+        return self._best[key]
+
+    def work(self, program: BlockProgram) -> int:
+        """What enumerating `program` costs, in candidate sums: per mix not yet solved, every
+        combination of the fronts of all groups but the largest (that one is searched, not
+        listed), plus SUMS_PER_GROUP for each group's numpy calls."""
         total = 0
-        for methods in self.mixes:
-            sizes = sorted(len(self.of(g, methods)[1]) for g in range(len(self.program.group_counts)))
+        for methods in mixes(program):
+            if tuple(sorted(methods.items())) in self._best:
+                continue
+            sizes = sorted(len(self.of(g, methods)[1]) for g in range(len(program.group_counts)))
             total += math.prod(sizes[:-1]) + SUMS_PER_GROUP * len(sizes)
         return total
 
 
 def enumeration_work(program: BlockProgram) -> int:
-    return Fronts(program).work()
+    return Fronts(program).work(program)
 
 
 def _best_in_mix(fronts: Fronts, methods: dict[str, str]) -> tuple[float, list] | None:
@@ -158,12 +176,14 @@ def _best_in_mix(fronts: Fronts, methods: dict[str, str]) -> tuple[float, list] 
 
 def solve_by_enumeration(program: BlockProgram, fronts: Fronts | None = None) -> BlockSolution:
     """The optimum of the block program by enumeration (docs/solver.md §1); Infeasible as the
-    ILP raises it. Ties go to the first mix in sorted order and the least memory."""
+    ILP raises it. Ties go to the first mix in sorted order and the least memory. `fronts`:
+    reused when it serves this program (the same one with other mixes cut off)."""
     start = time.perf_counter()
-    fronts = fronts or Fronts(program)
+    if fronts is None or not fronts.serves(program):
+        fronts = Fronts(program)
     best: tuple[float, list, dict[str, str]] | None = None
-    for methods in fronts.mixes:
-        found = _best_in_mix(fronts, methods)
+    for methods in mixes(program):
+        found = fronts.best(methods)
         if found is not None and (best is None or found[0] < best[0]):
             best = (found[0], found[1], methods)
     if best is None:

@@ -46,19 +46,25 @@ ENUMERATION_MAX_WORK = 20_000
 
 
 def solve_blocks(
-    program: BlockProgram, *, solver: SolverName = "highs", route: Route = "auto"
+    program: BlockProgram,
+    *,
+    solver: SolverName = "highs",
+    route: Route = "auto",
+    fronts: Fronts | None = None,
 ) -> BlockSolution:
     """Optimal checkpoint counts per group and SP method per block type (docs/solver.md §1):
     the presolve when everything at its fastest fits, else enumeration for programs up to
-    ENUMERATION_MAX_WORK candidate sums and the ILP (`solver`) beyond; `route` forces one."""
+    ENUMERATION_MAX_WORK candidate sums and the ILP (`solver`) beyond; `route` forces one.
+    `fronts`: the enumeration's work on this program with fewer mixes cut off, to reuse."""
     check_feasible(program)
     fast = fastest_solution(program)
     if fast is not None:
         return fast
     if route == "ilp":
         return solve_by_ilp(program, solver=solver)
-    fronts = Fronts(program)
-    if route == "enumeration" or fronts.work() <= ENUMERATION_MAX_WORK:
+    if fronts is None or not fronts.serves(program):
+        fronts = Fronts(program)
+    if route == "enumeration" or fronts.work(program) <= ENUMERATION_MAX_WORK:
         return solve_by_enumeration(program, fronts)
     return solve_by_ilp(program, solver=solver)
 

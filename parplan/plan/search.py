@@ -30,6 +30,7 @@ from parplan.plan.bounds import (
     lower_bound_s,
     memory_floor_s,
 )
+from parplan.plan.enumeration import Fronts
 from parplan.plan.ilp import solve_blocks
 from parplan.plan.program import BlockProgram, BlockSolution, block_program, memory_infeasible
 from parplan.plan.results import PlanResult, SearchStats, to_plan, train_samples_of
@@ -157,13 +158,15 @@ def _solve_and_predict(
     ILP's fixed terms are a lower bound (the least over the methods), and every mix is a
     distinct layout: cut the mix found off and solve again while the ILP's bound for the
     remaining mixes could still enter the top k (docs/solver.md §1, "Mixes")."""
-    solution, _prediction = _solve_fitting(core, order, program, ctx, search)
+    fronts: dict[float, Fronts] = {}  # per cap: each mix is enumerated once across the cuts
+    solution, _prediction = _solve_fitting(core, order, program, ctx, search, fronts=fronts)
     cuts: list[dict[str, str]] = []
     while core.type_methods is not None and len(cuts) < MAX_MIX_CUTS:
         cuts.append(solution.methods)
         rest = program.model_copy(update={"excluded_mixes": cuts})
         try:
-            solution, _prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=search.bar_s())
+            solution, _prediction = _solve_fitting(core, order, rest, ctx, search,
+                                                   bar_s=search.bar_s(), fronts=fronts)  # fmt: skip
         except Infeasible:
             break
 
@@ -179,11 +182,14 @@ def _solve_fitting(
     ctx: Context,
     search: Search,
     bar_s: float = math.inf,
+    fronts: dict[float, Fronts] | None = None,
 ) -> tuple[BlockSolution, Prediction]:
     """Solve and predict; where predict's memory exceeds the ILP's (margins the additive model
     leaves out), tighten the cap by the excess and solve again."""
+    fronts = {} if fronts is None else fronts
     for _ in range(MAX_CAP_RETRIES):
-        solution = solve_blocks(program, solver=ctx.solver)
+        reuse = fronts.setdefault(program.capacity_bytes, Fronts(program))
+        solution = solve_blocks(program, solver=ctx.solver, fronts=reuse)
         search.ilp_solves += solution.solver != "presolve"
         if solution.step_time_s >= bar_s:
             raise _NoBetterMix("bound", "no remaining SP-method mix beats the best one")
