@@ -101,10 +101,13 @@ class FakeCost:
         )
 
     def fixed(self, s: StrategySpec, gpus_per_node: int) -> tuple[float, float]:
+        """Like the real model, ZeRO shards over dp x sp (SP ranks hold the same weights) and
+        gradients are reduced over that group."""
         shard = {0: 1, 1: 4, 2: 6, 3: 16}[s.zero]
-        memory = self.param_gib * GIB / (s.tp * s.pp) * (1 - (1 - 1 / s.dp) * shard / 16)
+        group = s.dp * s.sp
+        memory = self.param_gib * GIB / (s.tp * s.pp) * (1 - (1 - 1 / group) * shard / 16)
         dp_comm = 0.5 * (1 + 0.2 * s.zero) * (3 if self.slow_tier(s, "dp", gpus_per_node) else 1)
-        return dp_comm * (s.dp > 1), memory
+        return dp_comm * (group > 1), memory
 
     # -- the cost-model interface ---------------------------------------------------------
     def block_options(self, model, workload, cluster, strategy, num_gpus=None):
@@ -280,6 +283,33 @@ def test_plan_equals_brute_force(act_gib, param_gib, comm_s, gpus, memory_gib, p
     assert result.search.optimal
 
 
+def test_zero_at_dp_1_is_searched() -> None:
+    """global_batch=1 forces dp=1; 200 GiB of states fit 80 GiB only sharded by ZeRO over the SP
+    group (or split by pp), so every plan has dp=1 and a ZeRO stage > 0 (the space offered
+    ZeRO 0 alone at dp=1 before issue 15), and the best equals brute force."""
+    model = make_model([("full", 2), ("full", 1)], heads=1)  # tp=1; ring SP only
+    workload = WORKLOAD.model_copy(update={"global_batch": 1})
+    cluster = make_cluster(nodes=1)
+    cost = FakeCost(param_gib=200, act_gib=2)
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=4, cost_model=cost)
+    assert result.plans and all(p.strategy.dp == 1 and p.strategy.zero > 0 for p in result.plans)
+    expected = brute_force(model, workload, cluster, cost, 4)
+    assert result.plans[0].step_time_s == pytest.approx(expected, rel=1e-9)
+
+
+def test_micro_batch_beyond_8_is_searched() -> None:
+    """SP communication per micro-batch makes fewer, larger micro-batches faster while the
+    activations fit: the best is micro-batch 32 (the space capped it at 8 before issue 15)."""
+    model = make_model([("full", 2), ("full", 1)])
+    workload = WORKLOAD.model_copy(update={"global_batch": 32})
+    cluster = make_cluster(nodes=1)
+    cost = FakeCost(act_gib=0.5, comm_s=0.01)
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=2, cost_model=cost)
+    assert result.plans[0].strategy.micro_batch == 32
+    expected = brute_force(model, workload, cluster, cost, 2)
+    assert result.plans[0].step_time_s == pytest.approx(expected, rel=1e-9)
+
+
 def test_plan_mixes_checkpoint_modes_under_the_cap() -> None:
     """8 blocks x 6 GiB do not fit next to 20 GiB of states in 48 GiB on one GPU: the ILP
     checkpoints some blocks only (uniform `full` would waste time)."""
@@ -436,6 +466,31 @@ def _best_uniform(model, workload, cluster, strategy: StrategySpec, gpus: int) -
         for mode in ("none", "selective", "full")
     ]
     return min((p.step_time_s for p in times if p.fits), default=math.inf)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model_name", "workload_name", "gpus", "layout"),
+    [  # the independent audit of issue 15: layouts the space missed before
+        ("hunyuanvideo", "video-720p-129f", 16,
+         dict(dp=1, sp=16, sp_method="usp", ulysses=8, ring=2, zero=3)),
+        ("dit-xl-2", "imagenet-512", 8, dict(dp=8, micro_batch=32, zero=1)),
+    ],
+)  # fmt: skip
+def test_plan_finds_the_audits_layouts(model_name, workload_name, gpus, layout) -> None:
+    """ZeRO at dp = 1 with sp > 1, and micro-batches beyond 8: the plan is never slower than
+    these layouts, which the cost model accepts."""
+    from parplan.cost.step import predict
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model(model_name), load_workload(workload_name)
+    cluster = load_cluster("h100-dgx-ndr400")
+    hand = StrategySpec(global_batch=workload.global_batch, **layout)
+    assert predict(model, workload, cluster, hand, gpus).fits
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus, top_k=1)
+    assert result.plans[0].step_time_s <= _best_uniform(model, workload, cluster, hand, gpus) * (
+        1 + 1e-9
+    )
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from parplan.cost.block import (
     uniform_strategy,
 )
 from parplan.cost.device import Device
-from parplan.cost.footprint import block_activation_bytes
+from parplan.cost.footprint import block_activation_bytes, memory_breakdown
 from parplan.cost.layout import make_layout
 from parplan.cost.memory import ALLOCATOR_FRACTION
 from parplan.cost.overlap import exposed_seconds
@@ -45,8 +45,9 @@ def block_options(
     step and kept activation bytes; plus the fixed time and fixed memory of everything else.
     step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
     pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor).
-    `timed=False` prices every collective at 0 s (`Untimed`): a lower bound on the step of
-    every rank order, with the same memory (floors.py). `cache`: the plan's SharedWork."""
+    `timed=False` prices every collective at 0 s (`Untimed`) and leaves out everything outside
+    the blocks (fixed time 0): a lower bound on the step of every rank order, with the same
+    memory (floors.py). `cache`: the plan's SharedWork."""
     run = _block_run(model, workload, cluster, strategy, num_gpus, timed=timed, shared=cache)
     return run.options, run.fixed_time_s, run.fixed_memory_bytes
 
@@ -146,7 +147,11 @@ def _block_run(
     device = Device.of(cluster, workload.precision)
     comm = CommModel(cluster, comm_strategy(uniform), inp.layout.num_gpus) if timed else Untimed()
     blocks = shared.blocks(inp, comm, device)
-    base = assemble(inp, blocks, comm, device)
+    if timed:
+        base = assemble(inp, blocks, comm, device)
+        base_time_s, base_memory_bytes = base.step_time_s, base.memory.total_bytes
+    else:  # the floor: the blocks' compute alone (assemble adds only time >= 0); exact memory
+        base_time_s, base_memory_bytes = 0.0, memory_breakdown(inp, blocks).total_bytes
     s, m = uniform, inp.layout.microbatches
     factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=m)
@@ -157,7 +162,7 @@ def _block_run(
         view = block_inputs(inp, r.shape.block_type)
         for ckpt in ("none", "selective", "full"):
             kept, _ = block_activation_bytes(view, r.shape, ckpt)
-            options.append(BlockOption(
+            options.append(BlockOption.model_construct(
                 group_index=r.group_index, block_type=r.shape.block_type,
                 count=model.blocks[r.group_index].count, ckpt=ckpt,
                 time_s=share * factor * sum(block_step_time(r, ckpt)),
@@ -167,7 +172,7 @@ def _block_run(
     for index, group in enumerate(model.blocks):  # groups with no block on the slowest stage
         if index not in on_stage:
             options += [
-                BlockOption(group_index=index, block_type=group.type, count=group.count,
+                BlockOption.model_construct(group_index=index, block_type=group.type, count=group.count,
                             ckpt=ckpt, time_s=0.0, activation_bytes=0.0)
                 for ckpt in ("none", "selective", "full")
             ]  # fmt: skip
@@ -175,8 +180,8 @@ def _block_run(
     block_mem_total = sum(o.count * o.activation_bytes for o in options if o.ckpt == "none")
     return _BlockRun(
         inp=inp, comm=comm, blocks=blocks, factor=factor, options=options,
-        fixed_time_s=base.step_time_s - block_time_total,
-        fixed_memory_bytes=base.memory.total_bytes - block_mem_total,  # margin already inside
+        fixed_time_s=base_time_s - block_time_total if timed else 0.0,
+        fixed_memory_bytes=base_memory_bytes - block_mem_total,  # margin already inside
     )  # fmt: skip
 
 
@@ -237,7 +242,7 @@ def sp_block_options(
     if not runs:
         raise SpecError(next(iter(dropped.values())))
     options = [
-        SpOption(**o.model_dump(), method=method, **_surcharge(model, methods, run, o))
+        SpOption.model_construct(**dict(o), method=method, **_surcharge(model, methods, run, o))
         for method, run in runs.items()
         for o in run.options
         if method in methods.get(o.block_type, ())

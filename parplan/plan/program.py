@@ -221,7 +221,7 @@ def block_program(
     per_group: bool = False,
 ) -> BlockProgram:
     items = [
-        BlockItem(
+        BlockItem.model_construct(  # built from validated options: skip re-validation
             group_index=o.group_index,
             block_type=o.block_type,
             ckpt=o.ckpt,
