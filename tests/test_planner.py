@@ -509,6 +509,23 @@ def test_plan_beats_hand_layouts_on_real_cost_model() -> None:
         assert best <= _best_uniform(model, workload, cluster, hand, 64) * (1 + 1e-9)
 
 
+@pytest.mark.slow
+def test_ilp_step_equals_predict_with_pipeline_stages() -> None:
+    """Issue 15's mismatch: Open-Sora-Plan 1.3 (groups of 2 + 28 + 2 blocks) at 480p-81f on 8
+    GPUs, plan pp=8 vpp=1: the block program priced 11 of 28 fully checkpointed blocks as
+    11 x 4/28 = 1.57 blocks of the 4-block stage (81.557 s), while predict reads that list as
+    2 of 4 (83.949 s). The program now counts the stage's blocks and the list is built to read
+    back as those counts, so the two agree for every plan, pipelined or not."""
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model("open-sora-plan-1.3"), load_workload("video-480p-81f")
+    result = plan(model=model, workload=workload, cluster=load_cluster("h100-dgx-ndr400"),
+                  num_gpus=8, top_k=8)  # fmt: skip
+    assert any(p.strategy.pp > 1 and isinstance(p.strategy.ckpt, list) for p in result.plans)
+    for p in result.plans:
+        assert p.ilp_step_time_s == pytest.approx(p.step_time_s, rel=1e-9), p.strategy
+
+
 def test_cli_infeasible_exit_1(capsys) -> None:
     """HunyuanVideo's ~13B parameters with Adam (16 B/param) cannot fit on one 80 GiB GPU."""
     pytest.importorskip("parplan.cost.step")

@@ -19,7 +19,7 @@ from parplan.plan.enumeration import compositions, enumeration_work
 from parplan.plan.ilp import ENUMERATION_MAX_WORK, solve_blocks
 from parplan.plan.program import BlockItem, BlockProgram, excluded, item_time_s, methods_by_type
 from parplan.plan.results import SizePoint
-from parplan.specs import GIB
+from parplan.specs import GIB, StrategySpec
 
 MODES = ("none", "selective", "full")
 
@@ -279,6 +279,44 @@ def test_auto_route_enumerates_small_programs() -> None:
                        fixed_memory_bytes=0, capacity_bytes=600 * GIB)  # fmt: skip
     assert enumeration_work(big) > ENUMERATION_MAX_WORK
     assert solve_blocks(big).solver == "highs"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    pp=st.integers(1, 12),
+    data=st.data(),
+)
+def test_model_ckpt_list_reads_back_as_the_stage_counts(counts, pp, data) -> None:
+    """Whatever counts per mode the program picks for the slowest stage's blocks of each group,
+    the per-block list built for the model reads back (layout.ckpt_mix, as predict reads it) as
+    exactly those counts."""
+    from parplan.cost.layout import ckpt_mix, stage_blocks
+    from parplan.plan.program import BlockSolution, GroupChoice, model_ckpt_list
+    from parplan.specs import ModelSpec
+
+    model = ModelSpec(name="m", hidden=64, heads=1, blocks=[{"type": "full", "count": c} for c in counts])
+    pp = min(pp, model.depth)
+    stage = dict(stage_blocks(model, pp))
+    choices = []
+    for g in range(len(counts)):
+        n = stage.get(g, 0)
+        split = data.draw(st.sampled_from(_compositions(n, 3))) if n else (0, 0, 0)
+        choices += [GroupChoice(group_index=g, block_type="full", method="m", ckpt=mode, blocks=k)
+                    for mode, k in zip(MODES, split, strict=True) if k]  # fmt: skip
+    solution = BlockSolution(choices=choices, methods={}, step_time_s=0, memory_bytes=0,
+                             solver="test", solve_time_s=0)  # fmt: skip
+    program = BlockProgram(items=[BlockItem(group_index=0, block_type="full", ckpt="none",
+                                            time_s=0, activation_bytes=0)],
+                           group_types=["full"] * len(counts),
+                           group_counts=[stage.get(g, 0) for g in range(len(counts))],
+                           capacity_bytes=1)  # fmt: skip
+    modes = model_ckpt_list(solution, program, model)
+    assert len(modes) == model.depth
+    listed = StrategySpec(ckpt=modes)
+    for g, n in stage.items():
+        want = sorted((c.ckpt, c.blocks) for c in choices if c.group_index == g)
+        assert sorted(ckpt_mix(listed, model, g, n)) == want
 
 
 def test_compositions_count() -> None:

@@ -42,9 +42,12 @@ def block_options(
     cache: SharedWork | None = None,
 ) -> tuple[list[BlockOption], float, float]:
     """The ILP's knapsack items: per block group × checkpoint mode, one block's seconds per
-    step and kept activation bytes; plus the fixed time and fixed memory of everything else.
-    step ≈ fixed_time + Σ time_s and memory ≈ fixed_memory + Σ activation_bytes (exact for
-    pp = 1; for pp > 1 the per-block terms include the schedule's (m + bubble) factor).
+    step and kept activation bytes on the slowest pipeline stage (`count`: that stage's blocks
+    of the group, the whole group when pp = 1; the schedule's m(1 + bubble) and in-flight
+    micro-batches included); plus the fixed time and fixed memory of everything else.
+    step = fixed_time + Σ count_i · time_s and memory = fixed_memory + Σ count_i ·
+    activation_bytes for the stage's mode counts count_i, which is how `predict` reads a
+    `ckpt` list (layout.ckpt_mix: the group's modes scaled to the stage).
     `timed=False` prices every collective at 0 s (`Untimed`) and leaves out everything outside
     the blocks (fixed time 0): a lower bound on the step of every rank order, with the same
     memory (floors.py). `cache`: the plan's SharedWork."""
@@ -156,24 +159,21 @@ def _block_run(
     factor = m * (1 + bubble_fraction(pp=s.pp, vpp=s.vpp, microbatches=m))
     in_flight = in_flight_microbatches(pp=s.pp, vpp=s.vpp, microbatches=m)
     options: list[BlockOption] = []
-    for r in blocks:
-        # per block of the whole model: the slowest stage holds r.count of the group's blocks
-        share = r.count / model.blocks[r.group_index].count
+    for r in blocks:  # one item per block of the slowest stage (r.count of them) and mode
         view = block_inputs(inp, r.shape.block_type)
         for ckpt in ("none", "selective", "full"):
             kept, _ = block_activation_bytes(view, r.shape, ckpt)
             options.append(BlockOption.model_construct(
-                group_index=r.group_index, block_type=r.shape.block_type,
-                count=model.blocks[r.group_index].count, ckpt=ckpt,
-                time_s=share * factor * sum(block_step_time(r, ckpt)),
-                activation_bytes=share * in_flight * kept * (1 + ALLOCATOR_FRACTION),
+                group_index=r.group_index, block_type=r.shape.block_type, count=r.count,
+                ckpt=ckpt, time_s=factor * sum(block_step_time(r, ckpt)),
+                activation_bytes=in_flight * kept * (1 + ALLOCATOR_FRACTION),
             ))  # fmt: skip
     on_stage = {r.group_index for r in blocks}
     for index, group in enumerate(model.blocks):  # groups with no block on the slowest stage
         if index not in on_stage:
             options += [
-                BlockOption.model_construct(group_index=index, block_type=group.type, count=group.count,
-                            ckpt=ckpt, time_s=0.0, activation_bytes=0.0)
+                BlockOption.model_construct(group_index=index, block_type=group.type, count=0,
+                                            ckpt=ckpt, time_s=0.0, activation_bytes=0.0)
                 for ckpt in ("none", "selective", "full")
             ]  # fmt: skip
     block_time_total = sum(o.count * o.time_s for o in options if o.ckpt == "none")
@@ -276,5 +276,4 @@ def _surcharge(
         * (2 if recomputed(c, option.ckpt) else 1)
         for c in fwd + bwd
     )
-    share = result.count / model.blocks[option.group_index].count
-    return {"surcharge_s": share * run.factor * per_mb, "surcharge_if": other}
+    return {"surcharge_s": run.factor * per_mb, "surcharge_if": other}  # per stage block

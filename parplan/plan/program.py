@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parplan.cost.layout import ckpt_mix
 from parplan.cost.records import BlockOption
 from parplan.errors import Infeasible
-from parplan.specs import GIB, CkptMode, ModelSpec
+from parplan.specs import GIB, CkptMode, ModelSpec, StrategySpec
 
 
 class Record(BaseModel):
@@ -236,7 +237,7 @@ def block_program(
     return BlockProgram(
         items=items,
         group_types=[g.type for g in model.blocks],
-        group_counts=[g.count for g in model.blocks],
+        group_counts=stage_counts(model, options),
         fixed_time_s=fixed_time_s,
         fixed_memory_bytes=fixed_memory_bytes,
         capacity_bytes=capacity_bytes,
@@ -248,3 +249,49 @@ def _surcharge_if(option: Any) -> tuple[str, str] | None:
     """cost/options.SpOption's surcharge is paid when the named type runs DSP."""
     other = getattr(option, "surcharge_if", None)
     return None if other is None else (other, "dsp")
+
+
+def stage_counts(model: ModelSpec, options: list[BlockOption]) -> list[int]:
+    """Blocks per group the options price: the slowest pipeline stage's (cost/options.py)."""
+    counts = {o.group_index: o.count for o in options}
+    return [counts.get(g, group.count) for g, group in enumerate(model.blocks)]
+
+
+def model_ckpt_list(solution: BlockSolution, program: BlockProgram, model: ModelSpec) -> list[CkptMode]:
+    """The per-block `ckpt` list (model order) that `predict` reads as the solution's counts:
+    `layout.ckpt_mix` scales each group's modes to the blocks the slowest pipeline stage holds,
+    so a group of `total` blocks of which the stage holds `stage` gets its modes in proportion,
+    checked against `ckpt_mix` itself. With pp = 1 (stage = total) the counts are the list's."""
+    modes: list[CkptMode] = []
+    for g in range(len(model.blocks)):
+        chosen = {c.ckpt: c.blocks for c in solution.choices if c.group_index == g}
+        modes += _group_modes(model, g, chosen, stage=program.group_counts[g])
+    return modes
+
+
+_SPEED_ORDER = ("none", "selective", "full")
+
+
+def _group_modes(model: ModelSpec, g: int, chosen: dict[str, int], *, stage: int) -> list[CkptMode]:
+    total = model.blocks[g].count
+    used = [m for m in _SPEED_ORDER if chosen.get(m, 0) > 0]
+    if stage in (0, total):
+        return [m for m in used for _ in range(chosen[m])] if stage else ["none"] * total
+    target = [chosen[m] * total / stage for m in used]
+    tallies = [t for t in _compositions(total, len(used)) if min(t) > 0]
+    tallies.sort(key=lambda t: sum(abs(a - b) for a, b in zip(t, target, strict=True)))
+    want = sorted((m, chosen[m]) for m in used)
+    before = ["none"] * sum(b.count for b in model.blocks[:g])
+    after = ["none"] * sum(b.count for b in model.blocks[g + 1 :])
+    for tally in tallies:
+        modes = [m for m, n in zip(used, tally, strict=True) for _ in range(n)]
+        read = ckpt_mix(StrategySpec(ckpt=before + modes + after), model, g, stage)
+        if sorted(read) == want:
+            return modes
+    raise AssertionError(f"no ckpt list of group {g} reads as {chosen} on a stage of {stage}")
+
+
+def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:
+    if parts == 1:
+        return [(total,)]
+    return [(k, *rest) for k in range(total + 1) for rest in _compositions(total - k, parts - 1)]

@@ -32,7 +32,13 @@ from parplan.plan.bounds import (
 )
 from parplan.plan.enumeration import Fronts
 from parplan.plan.ilp import solve_blocks
-from parplan.plan.program import BlockProgram, BlockSolution, block_program, memory_infeasible
+from parplan.plan.program import (
+    BlockProgram,
+    BlockSolution,
+    block_program,
+    memory_infeasible,
+    model_ckpt_list,
+)
 from parplan.plan.results import PlanResult, SearchStats, to_plan, train_samples_of
 from parplan.plan.space import (
     Core,
@@ -42,17 +48,18 @@ from parplan.plan.space import (
     strategy_of,
 )
 from parplan.plan.state import Context, Progress, Search, cache_kwargs
-from parplan.specs import StrategySpec
+from parplan.specs import ModelSpec, StrategySpec
 
 # ----------------------------------------------------------------------- one candidate
 
 
-def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
-    """`ckpt` of the strategy: one mode, or a list per group / per block (program.per_group)."""
+def ckpt_field(solution: BlockSolution, program: BlockProgram, model: ModelSpec) -> Any:
+    """`ckpt` of the strategy: one mode, or a list per group (program.per_group) or per block
+    (program.model_ckpt_list: what predict reads as the solution's counts on the stage)."""
     if program.per_group:
         modes = solution.ckpt_per_group()
     else:
-        modes = solution.ckpt_per_block(program.group_counts)
+        modes = model_ckpt_list(solution, program, model)
     return modes[0] if len(set(modes)) == 1 else modes
 
 
@@ -199,14 +206,14 @@ def _solve_fitting(
             order=order,
             global_batch=ctx.global_batch,
             stack=ctx.stack,
-            ckpt=ckpt_field(solution, program),
+            ckpt=ckpt_field(solution, program, ctx.model),
             sp_fields=fields,
         )
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         search.evaluated += 1
         excess = prediction.memory.total_bytes - prediction.memory.capacity_bytes
         if prediction.fits:
-            search.add(prediction, solution.step_time_s, _blocks_per_mode(solution))
+            search.add(prediction, solution.step_time_s, _blocks_per_mode(strategy, ctx.model))
             return solution, prediction
         cap = program.capacity_bytes - max(excess, 0.0) * 1.01 - 1.0
         program = program.model_copy(update={"capacity_bytes": cap})
@@ -217,10 +224,15 @@ def _solve_fitting(
     )
 
 
-def _blocks_per_mode(solution: BlockSolution) -> dict[str, int]:
+def _blocks_per_mode(strategy: StrategySpec, model: ModelSpec) -> dict[str, int]:
+    """Blocks of the model per checkpoint mode (`ckpt`: one mode, per group or per block)."""
+    if isinstance(strategy.ckpt, str):
+        return {strategy.ckpt: model.depth}
+    per_block = len(strategy.ckpt) == model.depth
+    counts = [1] * model.depth if per_block else [g.count for g in model.blocks]
     blocks: Counter[str] = Counter()
-    for choice in solution.choices:
-        blocks[choice.ckpt] += choice.blocks
+    for mode, n in zip(strategy.ckpt, counts, strict=True):
+        blocks[mode] += n
     return dict(sorted(blocks.items()))
 
 
