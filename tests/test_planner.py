@@ -24,9 +24,10 @@ from parplan.cost.records import (
     MemoryBreakdown,
     Prediction,
 )
-from parplan.errors import SpecError
-from parplan.plan.deadline import node_grid
+from parplan.errors import Infeasible, SpecError
+from parplan.plan.deadline import node_grid, smallest_meeting
 from parplan.plan.planner import plan
+from parplan.plan.results import SizePoint
 from parplan.plan.space import core_candidates, orders_for, strategy_of
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
@@ -430,6 +431,61 @@ def test_deadline_is_monotone(d1: float, d2: float) -> None:
     short, long_ = sorted((d1, d2))
     if gpus(short) is not None:
         assert gpus(long_) is not None and gpus(long_) <= gpus(short)
+
+
+def _exhaustive_gpus(model, workload, cluster, cost, *, samples: float, deadline: float):
+    """The reference: plan every grid size to the end, take the smallest that meets it."""
+    curve = []
+    for nodes in node_grid(cluster.nodes):
+        gpus = nodes * cluster.gpus_per_node
+        result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus, top_k=1,
+                      train_samples=samples, cost_model=cost)  # fmt: skip
+        curve.append(SizePoint(nodes=nodes, gpus=gpus, days=result.time_to_train_days))
+    try:
+        return smallest_meeting(curve=curve, deadline_days=deadline).gpus, curve
+    except Infeasible:
+        return None, curve
+
+
+@settings(max_examples=8, deadline=None)
+@given(deadline=st.floats(0.5, 60), act_gib=st.floats(1, 20), comm_s=st.floats(0.01, 1.0))
+def test_deadline_equals_the_exhaustive_grid(deadline: float, act_gib: float, comm_s: float) -> None:
+    """Deadline mode (bound, then decide the smallest sizes first) against planning every grid
+    size to the end, on the fake cost model (no MFU bound: every size below the answer is
+    decided by a search with the deadline as its bar)."""
+    cluster = make_cluster(nodes=6, gpus_per_node=2)
+    cost = FakeCost(act_gib=act_gib, comm_s=comm_s)
+    samples = 8 * 86400 * 4
+    expected, _curve = _exhaustive_gpus(make_model(), WORKLOAD, cluster, cost, samples=samples,
+                                        deadline=deadline)  # fmt: skip
+    result = plan(model=make_model(), workload=WORKLOAD, cluster=cluster, deadline_days=deadline,
+                  train_samples=samples, cost_model=cost, top_k=1)  # fmt: skip
+    assert (result.gpus or None) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_name", "workload_name", "samples"), [
+    ("dit-xl-2", "imagenet-256", 3e8), ("open-sora-plan-1.3", "video-256px-51f", 3e6),
+])  # fmt: skip
+def test_deadline_equals_the_exhaustive_grid_on_the_real_model(model_name, workload_name,
+                                                               samples) -> None:  # fmt: skip
+    """The real cost model (with the MFU bound pruning sizes) on a 6-node cluster: for deadlines
+    at, between and beyond every size's exact days, the same answer as planning every size."""
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model(model_name), load_workload(workload_name)
+    cluster = load_cluster("h100-dgx-ndr400").model_copy(update={"nodes": 6})
+    _gpus, curve = _exhaustive_gpus(model, workload, cluster, None, samples=samples, deadline=1)
+    days = sorted(p.days for p in curve if p.days is not None)
+    deadlines = [days[0] * 0.9, *days, *(math.sqrt(a * b) for a, b in itertools.pairwise(days))]
+    for deadline in deadlines:
+        ok = [p.gpus for p in curve if p.days is not None and p.days <= deadline]
+        result = plan(model=model, workload=workload, cluster=cluster, deadline_days=deadline,
+                      train_samples=samples, top_k=1)  # fmt: skip
+        assert (result.gpus or None) == (min(ok) if ok else None), deadline
+        if ok:
+            exact = next(p.days for p in curve if p.gpus == result.gpus)
+            assert result.time_to_train_days == pytest.approx(exact, rel=1e-12)
 
 
 def test_deadline_needs_training_size() -> None:

@@ -53,6 +53,9 @@ def plan_command(
         help="Write ds_config.json, launch.sh, plan.yaml for the best plan into this directory.",
     ),
     plot: Path = typer.Option(None, "--plot", help="Deadline mode: PNG of GPUs vs days."),
+    full_curve: bool = typer.Option(
+        False, "--full-curve", help="Deadline mode: plan every grid size for the exact curve."
+    ),
     solver: str = typer.Option("highs", "--solver", help="ILP solver: cbc | highs."),
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
     attention: str = ATTENTION_OPT,
@@ -98,6 +101,7 @@ def plan_command(
             orders=orders,
             progress=progress,
             stack=stack,
+            full_curve=full_curve,
         )
     if emit_dir is not None and result.plans:
         _emit_or_fail(
@@ -107,12 +111,13 @@ def plan_command(
             notes=plan_notes(result.plans[0]),
             **specs,
         )
+    title = f"{model} · {workload} · {cluster}"
     if plot is not None and result.curve:
-        plot_curve(result, plot)
+        plot_curve(result, plot, title=title)
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
-        print_result(result, title=f"{model} · {workload} · {cluster}")
+        print_result(result, title=title)
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
 

@@ -40,6 +40,37 @@ def compute_floor_by_type_s(
     return {t: inp.layout.microbatches * s for t, s in per_mb.items()}
 
 
+def compute_per_block_s(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None = None,
+    cache: SharedWork | None = None,
+) -> dict[int, float]:
+    """fwd + bwd compute of one block of each group on the slowest stage, one micro-batch, no
+    recompute and no communication (what `compute_floor_by_type_s` sums): block index -> s.
+    A block's compute does not depend on pp, dp, the rank order or the ZeRO stage."""
+    shared = cache or SharedWork()
+    inp = shared.inputs(model, workload, cluster, strategy, num_gpus)
+    blocks = shared.blocks(inp, Untimed(), Device.of(cluster, workload.precision))
+    return {r.group_index: r.parts.fwd_s + r.parts.bwd_s for r in blocks}
+
+
+def model_flops_per_sample(
+    model: ModelSpec,
+    workload: WorkloadSpec,
+    cluster: ClusterSpec,
+    strategy: StrategySpec,
+    num_gpus: int | None = None,
+    cache: SharedWork | None = None,
+) -> tuple[float, float]:
+    """(model FLOPs of one sample's training step, the peak FLOP/s) as `predict`'s MFU counts."""
+    shared = cache or SharedWork()
+    inp = shared.inputs(model, workload, cluster, strategy, num_gpus)
+    return inp.cost.train_flops, Device.of(cluster, workload.precision).peak_flop_per_s
+
+
 def block_floor_by_type_s(
     model: ModelSpec,
     workload: WorkloadSpec,

@@ -81,6 +81,7 @@ class SharedWork:
         self._inputs: dict[str, Inputs] = {}
         self._blocks: dict[str, list[BlockResult]] = {}
         self.runs: dict[str, _BlockRun | str] = {}
+        self.memo: dict[str, dict] = {}  # the planner's own per-plan caches, by name
 
     def inputs(self, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec,
                strategy: StrategySpec, num_gpus: int | None) -> Inputs:  # fmt: skip
@@ -264,6 +265,8 @@ def _surcharge(
     s = run.inp.strategy
     if other is None or s.sp_method == "dsp" or "dsp" not in methods.get(other, ()):
         return {}
+    if isinstance(run.comm, Untimed):
+        return {}  # switches are collectives: 0 s
     mixed = s.model_copy(update={"sp_methods": {other: "dsp"}})
     switches = dsp_switches_per_block(model, mixed).get(option.block_type, 0)
     result = next((r for r in run.blocks if r.group_index == option.group_index), None)

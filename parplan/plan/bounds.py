@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 
+from parplan.cluster.placement import rank_strides
 from parplan.cost.block import uniform_strategy
+from parplan.cost.layout import stage_blocks
 from parplan.cost.records import BlockOption
 from parplan.cost.strategies.pp import bubble_fraction
 from parplan.errors import Infeasible, SpecError
@@ -19,7 +21,6 @@ from parplan.plan.space import (
     strategy_of,
 )
 from parplan.plan.state import Context, Search, cache_kwargs, tie_key
-from parplan.specs import StrategySpec
 
 
 def lower_bound_s(program: BlockProgram) -> float:
@@ -78,7 +79,9 @@ def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) ->
     same block collectives and ZeRO-3 adds parameter gathers whose exposed part is >= 0; the
     fixed part (embedders, DP/ZeRO step collectives, optimizer, pipeline sends) is >= 0.
     With SP methods per block type: the sum over types of the least over the methods.
-    0 when the cost model has no such floor."""
+    0 when the cost model has no such floor. The blocks' collectives run on the TP and SP
+    groups (and USP's sub-groups of SP), which depend on the order only through the rank
+    strides of tp and sp (cluster/placement.py): orders that share them share this floor."""
     floor = getattr(ctx.cost, "block_floor_by_type_s", None)
     if floor is None:
         return 0.0
@@ -89,10 +92,13 @@ def block_floor_s(core: Core, order: list[str], ctx: Context, search: Search) ->
         if core.type_methods
         else [None]
     )
+    degrees = {"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp}
+    strides = rank_strides(degrees=degrees, order=order)
+    placed = f"{ctx.num_gpus}|{strides['tp']}|{strides['sp']}|"
     by_method = {}
     for method in methods:
         uniform = base if method is None else uniform_strategy(base, method)
-        key = uniform.model_dump_json()
+        key = placed + uniform.model_copy(update={"order": list(CANONICAL_ORDER)}).model_dump_json()
         if key not in search.block_floors:
             try:
                 search.block_floors[key] = floor(
@@ -126,51 +132,74 @@ def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> f
     (bubble = fraction * m * t_mb >= fraction * compute). With SP methods per block type, the
     sum over types of the least compute over the methods offered to it: no mix is below it.
     Raises SpecError on bad degrees (SpecError only when no method can run)."""
-    strategy = strategy_of(
-        core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack
-    )
     micro = ctx.global_batch // (core.dp * core.micro_batch)
     bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
     search = search or Search(top_k=1)
-    if core.type_methods is not None:
-        return _mix_floor_s(core, strategy, ctx, search) * bubble
-    floor = getattr(ctx.cost, "compute_floor_s", None)
-    if floor is not None:
-        compute_s = floor(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus,
-                          **cache_kwargs(ctx, search))  # fmt: skip
-    else:
-        prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
-        compute_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
-    return compute_s * bubble
+    if hasattr(ctx.cost, "compute_per_block_s"):
+        by_method = _floors_by_method(core, ctx, search, microbatches=micro)
+        offered = core.type_methods or {t: [None] for t in _types(ctx)}
+        return _least_sum(by_method, offered) * bubble
+    strategy = strategy_of(
+        core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack
+    )
+    prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
+    return (prediction.breakdown.compute_s - prediction.breakdown.recompute_s) * bubble
 
 
-def _mix_floor_s(core: Core, strategy: StrategySpec, ctx: Context, search: Search) -> float:
-    assert core.type_methods is not None
-    by_method: dict[str, dict[str, float]] = {}
+def _types(ctx: Context) -> list[str]:
+    return list(dict.fromkeys(g.type for g in ctx.model.blocks))
+
+
+def _floors_by_method(
+    core: Core, ctx: Context, search: Search, *, microbatches: int
+) -> dict[str | None, dict[str, float]]:
+    """Per SP method that can run: m x the slowest stage's blocks' compute, by block type (the
+    sums of floors.compute_floor_by_type_s, from one block's compute per group, which does not
+    depend on pp or dp: cached per GPU shape across the families and searches of a plan).
+    SpecError when no method can run."""
+    methods = sorted({m for ms in core.type_methods.values() for m in ms}) if core.type_methods else [None]
+    by_method: dict[str | None, dict[str, float]] = {}
     errors = []
-    for method in sorted({m for ms in core.type_methods.values() for m in ms}):
-        uniform = uniform_strategy(strategy, method)
-        key = uniform.model_dump_json()
-        if key not in search.floors:
-            try:
-                search.floors[key] = ctx.cost.compute_floor_by_type_s(
-                    ctx.model, ctx.workload, ctx.cluster, uniform, ctx.num_gpus,
-                    **cache_kwargs(ctx, search),
-                )  # fmt: skip
-            except SpecError as err:
-                search.floors[key] = {"error": str(err)}  # type: ignore[dict-item]
-        floors = search.floors[key]
-        if "error" in floors:
-            errors.append(floors["error"])
-        else:
-            by_method[method] = floors
+    for method in methods:
+        per_block = _per_block_s(core, method, ctx, search)
+        if isinstance(per_block, str):
+            errors.append(per_block)
+            continue
+        per_mb: dict[str, float] = {}
+        for g, count in stage_blocks(ctx.model, core.pp):
+            block_type = ctx.model.blocks[g].type
+            per_mb[block_type] = per_mb.get(block_type, 0) + count * per_block[g]
+        by_method[method] = {t: microbatches * seconds for t, seconds in per_mb.items()}
     if not by_method:
-        raise SpecError(str(errors[0]))
+        raise SpecError(errors[0])
+    return by_method
+
+
+def _per_block_s(core: Core, method: str | None, ctx: Context, search: Search) -> dict[int, float] | str:
+    """One block's fwd + bwd compute per group at this GPU shape (dp = pp = 1), or the SpecError."""
+    shape = core.model_copy(update={"dp": 1, "pp": 1, "vpp": 1, "zero": 0})
+    base = strategy_of(shape, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack)
+    strategy = base if method is None else uniform_strategy(base, method)
+    key = strategy.model_dump_json()
+    memo = search.shared.memo.setdefault("per_block_s", {})
+    if key not in memo:
+        try:
+            memo[key] = ctx.cost.compute_per_block_s(
+                ctx.model, ctx.workload, ctx.cluster, strategy, core.tp * core.sp,
+                **cache_kwargs(ctx, search),
+            )  # fmt: skip
+        except SpecError as err:
+            memo[key] = str(err)
+    return memo[key]
+
+
+def _least_sum(by_method: dict, offered: dict[str, list]) -> float:
+    """Sum over block types of the least floor over the methods offered to the type."""
     return sum(
         min(f.get(t, 0.0) for m, f in by_method.items() if m in methods)
         if any(m in by_method for m in methods)
         else math.inf
-        for t, methods in core.type_methods.items()
+        for t, methods in offered.items()
     )
 
 

@@ -14,7 +14,8 @@ class CostModel(Protocol):
     """What the planner needs from the cost model. Optional extras, used when present:
     `compute_floor_s`, `compute_floor_by_type_s`, `block_floor_by_type_s`, `sp_block_options`,
     `floor_options` / `sp_floor_options` (the knapsack items with every collective at 0 s:
-    an order-independent lower bound with the real memory), `ckpt_per_group`."""
+    an order-independent lower bound with the real memory), `compute_per_block_s` and
+    `model_flops_per_sample` (deadline mode's MFU bound), `ckpt_per_group`."""
 
     def predict(
         self,
@@ -47,6 +48,8 @@ class EvaluateCost:
     compute_floor_by_type_s = staticmethod(floors.compute_floor_by_type_s)
     block_floor_by_type_s = staticmethod(floors.block_floor_by_type_s)
     floor_options = staticmethod(floors.floor_options)
+    compute_per_block_s = staticmethod(floors.compute_per_block_s)
+    model_flops_per_sample = staticmethod(floors.model_flops_per_sample)
     sp_floor_options = staticmethod(floors.sp_floor_options)
 
     @staticmethod

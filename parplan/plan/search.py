@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from parplan.cost.options import SharedWork
 from parplan.cost.records import BlockOption, Prediction
 from parplan.errors import Infeasible, SpecError
 from parplan.plan.bounds import (
@@ -247,10 +248,17 @@ def per_type_methods(ctx: Context) -> bool:
 
 
 def search_plans(
-    ctx: Context, *, top_k: int, progress: Progress | None = None
+    ctx: Context,
+    *,
+    top_k: int,
+    progress: Progress | None = None,
+    ceiling_s: float = math.inf,
+    shared: SharedWork | None = None,
 ) -> tuple[Search, int]:
     """Branch and bound over families, cheapest compute floor first; returns the search state
-    and the number of candidate layouts (core x rank order)."""
+    and the number of candidate layouts (core x rank order). `ceiling_s`: plans at or above it
+    are pruned like those that cannot enter the top k (deadline mode's question "is any layout
+    this fast?"); `shared`: sub-results kept from earlier searches of the same specs."""
     cores = list(
         core_candidates(
             model=ctx.model,
@@ -261,7 +269,7 @@ def search_plans(
             ring_ok=ctx.stack.fused_attention,
         )
     )
-    search = Search(top_k=top_k)
+    search = Search(top_k=top_k, ceiling_s=ceiling_s, shared=shared)
     ranked = families(cores, ctx, search)
     for done, (floor_s, members) in enumerate(ranked, start=1):
         if floor_s >= search.bar_s():
@@ -317,9 +325,12 @@ def plan_fixed(
     progress: Progress | None,
     train_samples: float | None,
     train_tokens: float | None,
+    ceiling_s: float = math.inf,
+    shared: SharedWork | None = None,
 ) -> PlanResult:
     start = time.perf_counter()
-    search, candidates = search_plans(ctx, top_k=top_k, progress=progress)
+    search, candidates = search_plans(ctx, top_k=top_k, progress=progress, ceiling_s=ceiling_s,
+                                      shared=shared)  # fmt: skip
     seconds = time.perf_counter() - start
     first = search.best[0][1] if search.best else None
     samples = first and train_samples_of(
