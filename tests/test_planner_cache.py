@@ -1,7 +1,7 @@
 """The planner's shared sub-results (cost/options.py `SharedWork`) against fresh evaluations: a
 cached entry must be exactly what `resolve`, `evaluate_blocks` and `block_options` compute for
 the strategy asked, whatever other strategies filled the cache first; and the untimed items
-(`floors.floor_options`) bound the timed ones of every rank order, with the same memory."""
+(`block_options(timed=False)`) bound the timed ones of every rank order, with the same memory."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from parplan.cluster.comm_model import CommModel
 from parplan.cost.block import comm_strategy, resolve
 from parplan.cost.device import Device
-from parplan.cost.floors import floor_options
 from parplan.cost.options import SharedWork, block_options
 from parplan.cost.stage import evaluate_blocks
 from parplan.errors import SpecError
@@ -76,7 +75,7 @@ def test_untimed_items_bound_every_order_with_the_same_memory() -> None:
     every rank order; activation and fixed memory are equal."""
     base = StrategySpec(dp=2, tp=2, sp=4, sp_method="ulysses", megatron_sp=True, zero=3,
                         global_batch=16)  # fmt: skip
-    floor, floor_s, floor_b = floor_options(MODEL, WORKLOAD, CLUSTER, base, GPUS)
+    floor, floor_s, floor_b = block_options(MODEL, WORKLOAD, CLUSTER, base, GPUS, timed=False)
     for order in orders_for({"dp": 2, "tp": 2, "sp": 4, "pp": 1}):
         timed, fixed_s, fixed_b = block_options(
             MODEL, WORKLOAD, CLUSTER, base.model_copy(update={"order": order}), GPUS
@@ -86,3 +85,34 @@ def test_untimed_items_bound_every_order_with_the_same_memory() -> None:
             if (f.group_index, f.ckpt) == (t.group_index, t.ckpt):
                 assert f.time_s <= t.time_s
                 assert f.activation_bytes == pytest.approx(t.activation_bytes, rel=1e-12)
+
+
+@pytest.mark.parametrize("model_name", ["latte-xl-2", "hunyuanvideo"])
+def test_mfu_bound_is_above_every_layouts_mfu(model_name: str) -> None:
+    """plan/mfu_bound.py: no layout of any grid size reaches more MFU than the bound (every
+    core of 8 and 16 GPUs, each rank order's first, without and with full recompute)."""
+    from parplan.cost.step import predict
+    from parplan.plan.cost_model import default_cost_model
+    from parplan.plan.mfu_bound import best_mfu_bound
+    from parplan.plan.space import core_candidates, mix_fields, strategy_of
+    from parplan.plan.state import Context, Search
+
+    model = load_model(model_name)
+    cluster = CLUSTER.model_copy(update={"nodes": 2})
+    ctx = Context(model=model, workload=WORKLOAD, cluster=cluster, num_gpus=16, global_batch=16,
+                  solver="highs", cost=default_cost_model())  # fmt: skip
+    bound = best_mfu_bound(ctx, [8, 16], Search(top_k=1))
+    best = 0.0
+    for gpus in (8, 16):
+        cores = core_candidates(model=model, num_gpus=gpus, global_batch=16, gpus_per_node=8,
+                                per_type=True)  # fmt: skip
+        for core, ckpt in itertools.product(cores, ("none", "full")):
+            methods = {t: ms[0] for t, ms in (core.type_methods or {}).items()}
+            fields = mix_fields(core, methods, model) if methods else None
+            order = orders_for({"dp": core.dp, "tp": core.tp, "sp": core.sp, "pp": core.pp})[0]
+            s = strategy_of(core, order=order, global_batch=16, ckpt=ckpt, sp_fields=fields)
+            try:
+                best = max(best, predict(model, WORKLOAD, cluster, s, gpus).mfu)
+            except SpecError:
+                continue
+    assert 0 < best <= bound

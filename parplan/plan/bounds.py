@@ -135,7 +135,7 @@ def compute_floor_s(core: Core, ctx: Context, search: Search | None = None) -> f
     micro = ctx.global_batch // (core.dp * core.micro_batch)
     bubble = 1 + bubble_fraction(pp=core.pp, vpp=core.vpp, microbatches=micro)
     search = search or Search(top_k=1)
-    if hasattr(ctx.cost, "compute_per_block_s"):
+    if hasattr(ctx.cost, "shape_compute"):
         by_method = _floors_by_method(core, ctx, search, microbatches=micro)
         offered = core.type_methods or {t: [None] for t in _types(ctx)}
         return _least_sum(by_method, offered) * bubble
@@ -153,9 +153,9 @@ def _types(ctx: Context) -> list[str]:
 def _floors_by_method(
     core: Core, ctx: Context, search: Search, *, microbatches: int
 ) -> dict[str | None, dict[str, float]]:
-    """Per SP method that can run: m x the slowest stage's blocks' compute, by block type (the
-    sums of floors.compute_floor_by_type_s, from one block's compute per group, which does not
-    depend on pp or dp: cached per GPU shape across the families and searches of a plan).
+    """Per SP method that can run: m x the slowest stage's blocks' compute, by block type, from
+    one block's compute per group (floors.shape_compute), which does not depend on pp or
+    dp: cached per GPU shape across the families and searches of a plan.
     SpecError when no method can run."""
     methods = sorted({m for ms in core.type_methods.values() for m in ms}) if core.type_methods else [None]
     by_method: dict[str | None, dict[str, float]] = {}
@@ -184,10 +184,10 @@ def _per_block_s(core: Core, method: str | None, ctx: Context, search: Search) -
     memo = search.shared.memo.setdefault("per_block_s", {})
     if key not in memo:
         try:
-            memo[key] = ctx.cost.compute_per_block_s(
+            memo[key] = ctx.cost.shape_compute(
                 ctx.model, ctx.workload, ctx.cluster, strategy, core.tp * core.sp,
                 **cache_kwargs(ctx, search),
-            )  # fmt: skip
+            ).per_block_s  # fmt: skip
         except SpecError as err:
             memo[key] = str(err)
     return memo[key]

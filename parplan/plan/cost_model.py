@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 from parplan.cost import floors, options, step
@@ -12,10 +13,9 @@ from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 class CostModel(Protocol):
     """What the planner needs from the cost model. Optional extras, used when present:
-    `compute_floor_s`, `compute_floor_by_type_s`, `block_floor_by_type_s`, `sp_block_options`,
+    `shape_compute` (the compute floor, the MFU bound), `block_floor_by_type_s`, `sp_block_options`,
     `floor_options` / `sp_floor_options` (the knapsack items with every collective at 0 s:
-    an order-independent lower bound with the real memory), `compute_per_block_s` and
-    `model_flops_per_sample` (deadline mode's MFU bound), `ckpt_per_group`."""
+    an order-independent lower bound with the real memory), `ckpt_per_group`."""
 
     def predict(
         self,
@@ -45,25 +45,11 @@ class EvaluateCost:
     predict = staticmethod(step.predict)
     block_options = staticmethod(options.block_options)
     sp_block_options = staticmethod(options.sp_block_options)
-    compute_floor_by_type_s = staticmethod(floors.compute_floor_by_type_s)
     block_floor_by_type_s = staticmethod(floors.block_floor_by_type_s)
-    floor_options = staticmethod(floors.floor_options)
-    compute_per_block_s = staticmethod(floors.compute_per_block_s)
-    model_flops_per_sample = staticmethod(floors.model_flops_per_sample)
-    sp_floor_options = staticmethod(floors.sp_floor_options)
-
-    @staticmethod
-    def compute_floor_s(
-        model: ModelSpec,
-        workload: WorkloadSpec,
-        cluster: ClusterSpec,
-        strategy: StrategySpec,
-        num_gpus: int | None = None,
-        cache: options.SharedWork | None = None,
-    ) -> float:
-        """The compute floor over every block type (floors.compute_floor_by_type_s)."""
-        by_type = floors.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus, cache)
-        return sum(by_type.values())
+    shape_compute = staticmethod(floors.shape_compute)
+    # the knapsack items with every collective at 0 s: the memory floor (plan/bounds.py)
+    floor_options = staticmethod(functools.partial(options.block_options, timed=False))
+    sp_floor_options = staticmethod(functools.partial(options.sp_block_options, timed=False))
 
 
 def default_cost_model() -> CostModel:

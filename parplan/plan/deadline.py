@@ -142,9 +142,10 @@ def _days_lower_bound(
         return lambda _gpus: 0.0
     core = Core(dp=1, tp=1, sp=1, pp=1, vpp=1, zero=0, micro_batch=1, sp_fields={"sp_method": "none"})
     base = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack)
-    flops, peak = ctx.cost.model_flops_per_sample(
+    shape = ctx.cost.shape_compute(
         ctx.model, ctx.workload, ctx.cluster, base, 1, **cache_kwargs(ctx, search)
     )
+    flops, peak = shape.train_flops_per_sample, shape.peak_flop_per_s
     return lambda gpus: samples * flops / (gpus * peak * mfu) / SECONDS_PER_DAY
 
 

@@ -11,7 +11,7 @@ m · N = B · tp·sp·pp / b,
 
 so the best MFU over every layout of every size is the largest right-hand side over the GPU
 shapes (tp, sp, SP method, pp, b) the search can reach on the node grid. c is the sum over the
-stage's blocks of one block's compute, which does not depend on pp (`compute_per_block_s`,
+stage's blocks of one block's compute, which does not depend on pp (`shape_compute`,
 taken once at pp = 1, dp = 1) times `layout.stage_blocks`' counts, the cost model's own split.
 With SP methods per block type, each type takes its cheapest method (no mix is faster).
 
@@ -41,7 +41,7 @@ from parplan.plan.state import Context, Search, cache_kwargs
 def best_mfu_bound(ctx: Context, grid_gpus: list[int], search: Search) -> float:
     """An upper bound on the MFU of every layout at every size of `grid_gpus` (module doc);
     inf when the cost model has no per-block compute floor (nothing is pruned then)."""
-    if not hasattr(ctx.cost, "compute_per_block_s"):
+    if not hasattr(ctx.cost, "shape_compute"):
         return math.inf
     reach = sorted({d for n in grid_gpus for d in divisors(n)})
     m = ctx.model
@@ -75,9 +75,10 @@ def _core_bound(core: Core, pps: list[int], ctx: Context, search: Search) -> flo
     if per_block is None:
         return 0.0
     base = strategy_of(core, order=CANONICAL_ORDER, global_batch=ctx.global_batch, stack=ctx.stack)
-    flops, peak = ctx.cost.model_flops_per_sample(
+    shape = ctx.cost.shape_compute(
         ctx.model, ctx.workload, ctx.cluster, base, core.tp * core.sp, **cache_kwargs(ctx, search)
     )
+    flops, peak = shape.train_flops_per_sample, shape.peak_flop_per_s
     best = 0.0
     for pp in pps:
         stage_s = sum(n * per_block[g] for g, n in stage_blocks(ctx.model, pp))
@@ -96,10 +97,10 @@ def _least_block_compute(core: Core, ctx: Context, search: Search) -> dict[int, 
     for method in sorted({x for ms in offered.values() for x in ms}, key=str):
         strategy = base if method is None else uniform_strategy(base, method)
         try:
-            per_block = ctx.cost.compute_per_block_s(
+            per_block = ctx.cost.shape_compute(
                 ctx.model, ctx.workload, ctx.cluster, strategy, core.tp * core.sp,
                 **cache_kwargs(ctx, search),
-            )  # fmt: skip
+            ).per_block_s  # fmt: skip
         except SpecError:
             continue
         for g, seconds in per_block.items():
