@@ -38,7 +38,7 @@ from parplan.plan.program import (
 )
 
 # a group's numpy calls in one mix (~40 us) cost about as much as 100 candidate sums (~0.3 us
-# each): measured by benchmarks/bench_plan.py --ilp-only (docs/solver.md, "Which solver")
+# each): measured by benchmarks/bench_plan.py solvers (docs/solver.md, "Which solver")
 SUMS_PER_GROUP = 100
 
 

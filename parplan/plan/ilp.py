@@ -41,7 +41,7 @@ from parplan.specs import GIB
 SolverName = Literal["cbc", "highs"]
 Route = Literal["auto", "enumeration", "ilp"]
 # enumeration work (candidate sums) above which HiGHS is faster (~5-20 ms a program on the dev
-# machine; benchmarks/bench_plan.py --ilp-only, docs/solver.md "Which solver")
+# machine; benchmarks/bench_plan.py solvers, docs/solver.md "Which solver")
 ENUMERATION_MAX_WORK = 20_000
 
 
