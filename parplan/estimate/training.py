@@ -44,29 +44,31 @@ class DeadlineSizing(Record):
 
 
 def sizing_of(result: PlanResult, *, train_flops: float, peak_flop_per_s: float,
-              deadline_s: float, cluster_gpus: int) -> DeadlineSizing:  # fmt: skip
+              deadline_s: float, cluster_gpus: int,
+              whole_cluster: PlanResult | None = None) -> DeadlineSizing:  # fmt: skip
     """The estimate's view of deadline mode's answer (`plan(..., deadline_days=...)`): the sizes
-    it decided, the MFU of the one that meets the deadline and the GPUs that MFU needs."""
-    best = result.plans[0] if result.plans else None
+    it decided, the MFU of the one that meets the deadline and the GPUs that MFU needs. When no
+    size meets it, `whole_cluster` (the plan on every GPU) gives the MFU to extrapolate from."""
+    chosen = result if result.plans else whole_cluster
+    best = chosen.plans[0] if chosen and chosen.plans else None
     rounds = []
     for p in result.curve:
         if p.status not in ("meets", "misses", "no plan"):
             continue
-        mfu = best.mfu if best and p.gpus == result.gpus else None
+        mfu = best.mfu if best and p.gpus == chosen.gpus else None
         needed = train_flops / (peak_flop_per_s * mfu * deadline_s) if mfu else None
         why = None if p.status == "meets" else f"{p.status}: no layout meets the deadline"
         rounds.append(PlanRound(gpus=p.gpus, mfu=mfu, gpus_needed=needed, infeasible=why))
-    detail = (result.infeasible or {}).get("detail")
     return DeadlineSizing(
         planned_mfu=best.mfu if best else None,
-        plan_gpus=result.gpus if best else None,
-        plan={"gpus": result.gpus, **best.model_dump(mode="json"), "search_s": result.search.seconds}
+        plan_gpus=chosen.gpus if best else None,
+        plan={"gpus": chosen.gpus, **best.model_dump(mode="json"), "search_s": chosen.search.seconds}
         if best else None,
         bottleneck=best.bottleneck if best else None,
         rounds=rounds,
         cluster_gpus=cluster_gpus,
         exceeds_cluster=(result.infeasible or {}).get("binding") == "deadline",
-        infeasible=detail,
+        infeasible=None if best else (result.infeasible or {}).get("detail"),
     )
 
 
@@ -213,13 +215,19 @@ def plan_for_deadline(
 ) -> DeadlineSizing:
     """The smallest cluster of the planner's node grid that meets the deadline, and its plan:
     the planner's own deadline mode (plan/deadline.py `size_for_deadline`: sizes the MFU bound
-    rules out are skipped, the rest decided smallest first)."""
+    rules out are skipped, the rest decided smallest first). When even the whole cluster misses
+    it, the plan on the whole cluster, whose MFU tells how many GPUs the deadline needs."""
     report = progress or (lambda _description, _done, _total: None)
+    common = dict(model=model, workload=workload, cluster=cluster, train_samples=e.train_samples,
+                  global_batch=global_batch, top_k=1)  # fmt: skip
+    whole = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # padding warnings were shown once already
-        result = plan(model=model, workload=workload, cluster=cluster,
-                      deadline_days=e.deadline_s / SECONDS_PER_DAY, train_samples=e.train_samples,
-                      global_batch=global_batch, top_k=1,
+        result = plan(**common, deadline_days=e.deadline_s / SECONDS_PER_DAY,
                       progress=lambda done, total: report("sizing the cluster", done, total))  # fmt: skip
+        if (result.infeasible or {}).get("binding") == "deadline":
+            report(f"planning {cluster.num_gpus:,} GPUs", 0, None)
+            whole = plan(**common, num_gpus=cluster.num_gpus)
     return sizing_of(result, train_flops=e.train_flops, peak_flop_per_s=e.peak_flop_per_s,
-                     deadline_s=e.deadline_s, cluster_gpus=cluster.num_gpus)  # fmt: skip
+                     deadline_s=e.deadline_s, cluster_gpus=cluster.num_gpus,
+                     whole_cluster=whole)  # fmt: skip
