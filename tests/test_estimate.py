@@ -15,7 +15,7 @@ from parplan.cli import main
 from parplan.estimate.formulas import gpu_months
 from parplan.estimate.inference import inference_estimate
 from parplan.estimate.seed import FactorialFundsInputs, factorial_funds
-from parplan.estimate.training import grid_at_least, size_for_deadline, training_estimate
+from parplan.estimate.training import training_estimate
 
 REL = 0.01  # the brief's tolerance: every seed number within 1%
 
@@ -300,54 +300,43 @@ def test_utilization_moves_steady_fleet_not_peak():
 # ------------------------------------------------------------ bottom-up: planner MFU (part 2)
 
 
-class _FakePlan:
-    def __init__(self, mfu: float) -> None:
-        self.mfu = mfu
+def test_estimate_sizes_with_the_planners_deadline_mode():
+    """One sizing routine: the estimate's plan is deadline mode's answer (plan/deadline.py), same
+    GPUs and layout; the GPUs at the planned MFU follow from it."""
+    from parplan.estimate.training import estimate_training
+    from parplan.plan.planner import plan
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model("dit-xl-2"), load_workload("imagenet-256")
+    cluster = load_cluster("h100-dgx-ndr400").model_copy(update={"nodes": 6})
+    from parplan.cost.goodput import sizing_goodput
+
+    e = estimate_training(model=model, workload=workload, cluster=cluster, deadline_days=1,
+                          train_samples=3e8)  # fmt: skip
+    fit = sizing_goodput(model=model, workload=workload, cluster=cluster)
+    planned = plan(model=model, workload=workload, cluster=cluster, deadline_days=1,
+                   train_samples=3e8, top_k=1, goodput=fit)  # fmt: skip
+    assert e.sizing is not None and e.sizing.plan_gpus == planned.gpus
+    assert e.plan["strategy"] == planned.plans[0].strategy.model_dump(mode="json")
+    assert e.planned_mfu == planned.plans[0].mfu
+    # wall-clock GPUs at the plan's MFU x its goodput (failures and checkpoints)
+    assert 0.9 < e.goodput["fraction"] < 1.0
+    assert e.gpus_at_planned_mfu == pytest.approx(
+        e.gpus_at_peak / (e.planned_mfu * e.goodput["fraction"]))
+    assert e.sizing.rounds[-1].gpus == planned.gpus and not e.sizing.exceeds_cluster
 
 
-def _fake_planner(mfu_by_gpus: dict[int, float | None], calls: list[int]):
-    def plan_at(gpus: int):
-        calls.append(gpus)
-        mfu = mfu_by_gpus[gpus]
-        return "memory: short" if mfu is None else (_FakePlan(mfu), {"strategy": {"dp": gpus}})
+def test_estimate_flags_a_deadline_beyond_the_cluster():
+    """More than the whole cluster can do: flagged, and the plan on the whole cluster gives the
+    MFU that the GPUs needed are extrapolated with (more than the cluster has)."""
+    from parplan.estimate.training import estimate_training
+    from parplan.specs import load_cluster, load_model, load_workload
 
-    return plan_at
-
-
-def test_size_for_deadline_iterates_up_the_grid():
-    """FLOPs for 100 GPUs at peak: start at 128 (smallest size >= 100); MFU 0.5 there needs 200
-    -> plan 256; MFU 0.4 needs 250 <= 256: done. Sizes below 100 are never planned."""
-    grid, calls = [8, 64, 128, 256, 512], []
-    flops = 100 * 1e15 * 86_400
-    sizing = size_for_deadline(train_flops=flops, peak_flop_per_s=1e15, deadline_s=86_400,
-                               grid=grid, plan_at=_fake_planner({128: 0.5, 256: 0.4}, calls))  # fmt: skip
-    assert calls == [128, 256]
-    assert sizing.planned_mfu == 0.4 and sizing.plan_gpus == 256
-    assert sizing.rounds[0].gpus_needed == pytest.approx(200)
-    assert sizing.plan == {"gpus": 256, "strategy": {"dp": 256}}
-    assert not sizing.exceeds_cluster
-    assert grid_at_least(100, grid) == 2 and grid_at_least(1e9, grid) == 4
-
-
-def test_size_for_deadline_skips_sizes_that_do_not_fit_and_caps_at_cluster():
-    """No fit at 128 -> next size; a need beyond the cluster stops at the cluster's size, flagged;
-    nothing fits anywhere -> no plan, the last reason."""
-    flops = 100 * 1e15 * 86_400
-    args = {"train_flops": flops, "peak_flop_per_s": 1e15, "deadline_s": 86_400}
-    calls: list[int] = []
-    capped = size_for_deadline(**args, grid=[128, 256],
-                               plan_at=_fake_planner({128: None, 256: 0.2}, calls))  # fmt: skip
-    assert calls == [128, 256]
-    assert capped.exceeds_cluster and capped.plan_gpus == 256 and capped.planned_mfu == 0.2
-    assert capped.rounds[0].infeasible == "memory: short"
-    none = size_for_deadline(**args, grid=[128], plan_at=_fake_planner({128: None}, []))
-    assert none.planned_mfu is None and none.plan is None and none.infeasible == "memory: short"
-    e = training_estimate(forward_flops_per_sample=1e15, forward_flops_per_frame=1e15,
-                          frame_count=1, train_samples=1e6, deadline_s=86_400,
-                          peak_flop_per_s=1e15, cost_per_gpu_hour=2.0, sizing=capped)  # fmt: skip
-    assert e.gpus_at_planned_mfu == pytest.approx(e.gpus_at_peak / 0.2)
-    assert e.gpu_hours == pytest.approx(e.gpu_hours_at_peak / 0.2)
-    assert e.cost == pytest.approx(2.0 * e.gpu_hours)
+    cluster = load_cluster("h100-dgx-ndr400").model_copy(update={"nodes": 2})
+    e = estimate_training(model=load_model("dit-xl-2"), workload=load_workload("imagenet-256"),
+                          cluster=cluster, deadline_days=0.01, train_samples=3e8)  # fmt: skip
+    assert e.sizing is not None and e.sizing.exceeds_cluster
+    assert e.plan["gpus"] == cluster.num_gpus and e.gpus_at_planned_mfu > cluster.num_gpus
 
 
 PADDING = pytest.mark.filterwarnings("ignore:.*padded up")  # latent 135 -> 136 rows, expected

@@ -205,19 +205,27 @@ def test_per_block_checkpoint_list_sits_between_uniform_modes() -> None:
         run(["full"] * 3)
 
 
-@pytest.mark.parametrize(("pp", "ckpt"), [(1, ["full", "none", "selective", "full"]), (2, ["full", "none", "none", "full"])])
+@pytest.mark.parametrize(
+    ("pp", "ckpt"),
+    [(1, ["full", "none", "selective", "full"]), (2, ["full", "none", "none", "full"]),
+     (2, ["full", "none", "none", "none"]), (4, ["full", "full", "full", "none"])],
+)  # fmt: skip
 def test_block_options_reproduce_predict(pp: int, ckpt: list[str]) -> None:
-    """The planner's ILP sums `block_options` over the model's blocks: for the same checkpoint
-    list its step time and memory must equal `predict` (pipeline stages included)."""
+    """The planner's program sums `block_options` over the slowest stage's blocks, counted per
+    mode as `predict` reads the list (layout.ckpt_mix): step time and memory must equal
+    `predict`'s (pipeline stages included)."""
+    from parplan.cost.layout import ckpt_mix
     from parplan.cost.options import block_options
 
     s = StrategySpec(dp=8 // pp, pp=pp, sp=2, sp_method="ulysses", zero=1, ckpt="none",
                      micro_batch=1, global_batch=32)  # fmt: skip
     options, fixed_s, fixed_bytes = block_options(TINY, VIDEO, H100, s, 16)
     chosen = {o.ckpt: o for o in options}
-    time_s = fixed_s + sum(chosen[mode].time_s for mode in ckpt)
-    memory = fixed_bytes + sum(chosen[mode].activation_bytes for mode in ckpt)
-    p = predict(TINY, VIDEO, H100, s.model_copy(update={"ckpt": ckpt}), 16)
+    listed = s.model_copy(update={"ckpt": ckpt})
+    stage = ckpt_mix(listed, TINY, 0, chosen["none"].count)
+    time_s = fixed_s + sum(n * chosen[mode].time_s for mode, n in stage)
+    memory = fixed_bytes + sum(n * chosen[mode].activation_bytes for mode, n in stage)
+    p = predict(TINY, VIDEO, H100, listed, 16)
     assert time_s == pytest.approx(p.step_time_s, rel=1e-9)
     assert memory == pytest.approx(p.memory.total_bytes, rel=1e-9)
 

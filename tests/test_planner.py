@@ -24,9 +24,10 @@ from parplan.cost.records import (
     MemoryBreakdown,
     Prediction,
 )
-from parplan.errors import SpecError
-from parplan.plan.deadline import node_grid
+from parplan.errors import Infeasible, SpecError
+from parplan.plan.deadline import node_grid, smallest_meeting
 from parplan.plan.planner import plan
+from parplan.plan.results import SizePoint
 from parplan.plan.space import core_candidates, orders_for, strategy_of
 from parplan.specs import GIB, ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
@@ -101,10 +102,13 @@ class FakeCost:
         )
 
     def fixed(self, s: StrategySpec, gpus_per_node: int) -> tuple[float, float]:
+        """Like the real model, ZeRO shards over dp x sp (SP ranks hold the same weights) and
+        gradients are reduced over that group."""
         shard = {0: 1, 1: 4, 2: 6, 3: 16}[s.zero]
-        memory = self.param_gib * GIB / (s.tp * s.pp) * (1 - (1 - 1 / s.dp) * shard / 16)
+        group = s.dp * s.sp
+        memory = self.param_gib * GIB / (s.tp * s.pp) * (1 - (1 - 1 / group) * shard / 16)
         dp_comm = 0.5 * (1 + 0.2 * s.zero) * (3 if self.slow_tier(s, "dp", gpus_per_node) else 1)
-        return dp_comm * (s.dp > 1), memory
+        return dp_comm * (group > 1), memory
 
     # -- the cost-model interface ---------------------------------------------------------
     def block_options(self, model, workload, cluster, strategy, num_gpus=None):
@@ -280,6 +284,33 @@ def test_plan_equals_brute_force(act_gib, param_gib, comm_s, gpus, memory_gib, p
     assert result.search.optimal
 
 
+def test_zero_at_dp_1_is_searched() -> None:
+    """global_batch=1 forces dp=1; 200 GiB of states fit 80 GiB only sharded by ZeRO over the SP
+    group (or split by pp), so every plan has dp=1 and a ZeRO stage > 0 (the space offered
+    ZeRO 0 alone at dp=1 before issue 15), and the best equals brute force."""
+    model = make_model([("full", 2), ("full", 1)], heads=1)  # tp=1; ring SP only
+    workload = WORKLOAD.model_copy(update={"global_batch": 1})
+    cluster = make_cluster(nodes=1)
+    cost = FakeCost(param_gib=200, act_gib=2)
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=4, cost_model=cost)
+    assert result.plans and all(p.strategy.dp == 1 and p.strategy.zero > 0 for p in result.plans)
+    expected = brute_force(model, workload, cluster, cost, 4)
+    assert result.plans[0].step_time_s == pytest.approx(expected, rel=1e-9)
+
+
+def test_micro_batch_beyond_8_is_searched() -> None:
+    """SP communication per micro-batch makes fewer, larger micro-batches faster while the
+    activations fit: the best is micro-batch 32 (the space capped it at 8 before issue 15)."""
+    model = make_model([("full", 2), ("full", 1)])
+    workload = WORKLOAD.model_copy(update={"global_batch": 32})
+    cluster = make_cluster(nodes=1)
+    cost = FakeCost(act_gib=0.5, comm_s=0.01)
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=2, cost_model=cost)
+    assert result.plans[0].strategy.micro_batch == 32
+    expected = brute_force(model, workload, cluster, cost, 2)
+    assert result.plans[0].step_time_s == pytest.approx(expected, rel=1e-9)
+
+
 def test_plan_mixes_checkpoint_modes_under_the_cap() -> None:
     """8 blocks x 6 GiB do not fit next to 20 GiB of states in 48 GiB on one GPU: the ILP
     checkpoints some blocks only (uniform `full` would waste time)."""
@@ -402,6 +433,61 @@ def test_deadline_is_monotone(d1: float, d2: float) -> None:
         assert gpus(long_) is not None and gpus(long_) <= gpus(short)
 
 
+def _exhaustive_gpus(model, workload, cluster, cost, *, samples: float, deadline: float):
+    """The reference: plan every grid size to the end, take the smallest that meets it."""
+    curve = []
+    for nodes in node_grid(cluster.nodes):
+        gpus = nodes * cluster.gpus_per_node
+        result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus, top_k=1,
+                      train_samples=samples, cost_model=cost)  # fmt: skip
+        curve.append(SizePoint(nodes=nodes, gpus=gpus, days=result.time_to_train_days))
+    try:
+        return smallest_meeting(curve=curve, deadline_days=deadline).gpus, curve
+    except Infeasible:
+        return None, curve
+
+
+@settings(max_examples=8, deadline=None)
+@given(deadline=st.floats(0.5, 60), act_gib=st.floats(1, 20), comm_s=st.floats(0.01, 1.0))
+def test_deadline_equals_the_exhaustive_grid(deadline: float, act_gib: float, comm_s: float) -> None:
+    """Deadline mode (bound, then decide the smallest sizes first) against planning every grid
+    size to the end, on the fake cost model (no MFU bound: every size below the answer is
+    decided by a search with the deadline as its bar)."""
+    cluster = make_cluster(nodes=6, gpus_per_node=2)
+    cost = FakeCost(act_gib=act_gib, comm_s=comm_s)
+    samples = 8 * 86400 * 4
+    expected, _curve = _exhaustive_gpus(make_model(), WORKLOAD, cluster, cost, samples=samples,
+                                        deadline=deadline)  # fmt: skip
+    result = plan(model=make_model(), workload=WORKLOAD, cluster=cluster, deadline_days=deadline,
+                  train_samples=samples, cost_model=cost, top_k=1)  # fmt: skip
+    assert (result.gpus or None) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_name", "workload_name", "samples"), [
+    ("dit-xl-2", "imagenet-256", 3e8), ("open-sora-plan-1.3", "video-256px-51f", 3e6),
+])  # fmt: skip
+def test_deadline_equals_the_exhaustive_grid_on_the_real_model(model_name, workload_name,
+                                                               samples) -> None:  # fmt: skip
+    """The real cost model (with the MFU bound pruning sizes) on a 6-node cluster: for deadlines
+    at, between and beyond every size's exact days, the same answer as planning every size."""
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model(model_name), load_workload(workload_name)
+    cluster = load_cluster("h100-dgx-ndr400").model_copy(update={"nodes": 6})
+    _gpus, curve = _exhaustive_gpus(model, workload, cluster, None, samples=samples, deadline=1)
+    days = sorted(p.days for p in curve if p.days is not None)
+    deadlines = [days[0] * 0.9, *days, *(math.sqrt(a * b) for a, b in itertools.pairwise(days))]
+    for deadline in deadlines:
+        ok = [p.gpus for p in curve if p.days is not None and p.days <= deadline]
+        result = plan(model=model, workload=workload, cluster=cluster, deadline_days=deadline,
+                      train_samples=samples, top_k=1)  # fmt: skip
+        assert (result.gpus or None) == (min(ok) if ok else None), deadline
+        if ok:
+            exact = next(p.days for p in curve if p.gpus == result.gpus)
+            assert result.time_to_train_days == pytest.approx(exact, rel=1e-12)
+
+
 def test_deadline_needs_training_size() -> None:
     with pytest.raises(SpecError, match="train-samples"):
         plan(
@@ -439,6 +525,31 @@ def _best_uniform(model, workload, cluster, strategy: StrategySpec, gpus: int) -
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model_name", "workload_name", "gpus", "layout"),
+    [  # the independent audit of issue 15: layouts the space missed before
+        ("hunyuanvideo", "video-720p-129f", 16,
+         dict(dp=1, sp=16, sp_method="usp", ulysses=8, ring=2, zero=3)),
+        ("dit-xl-2", "imagenet-512", 8, dict(dp=8, micro_batch=32, zero=1)),
+    ],
+)  # fmt: skip
+def test_plan_finds_the_audits_layouts(model_name, workload_name, gpus, layout) -> None:
+    """ZeRO at dp = 1 with sp > 1, and micro-batches beyond 8: the plan is never slower than
+    these layouts, which the cost model accepts."""
+    from parplan.cost.step import predict
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model(model_name), load_workload(workload_name)
+    cluster = load_cluster("h100-dgx-ndr400")
+    hand = StrategySpec(global_batch=workload.global_batch, **layout)
+    assert predict(model, workload, cluster, hand, gpus).fits
+    result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus, top_k=1)
+    assert result.plans[0].step_time_s <= _best_uniform(model, workload, cluster, hand, gpus) * (
+        1 + 1e-9
+    )
+
+
+@pytest.mark.slow
 def test_plan_beats_hand_layouts_on_real_cost_model() -> None:
     """64 H100s, HunyuanVideo 720p x 129f: never slower than ZeRO-3 DP + Ulysses sp=8, nor
     than TP=8 + ring sp=8 (both in the planner's space, so this is a consistency check)."""
@@ -452,6 +563,23 @@ def test_plan_beats_hand_layouts_on_real_cost_model() -> None:
     )
     for hand in (zero3_ulysses, tp8_ring):
         assert best <= _best_uniform(model, workload, cluster, hand, 64) * (1 + 1e-9)
+
+
+@pytest.mark.slow
+def test_ilp_step_equals_predict_with_pipeline_stages() -> None:
+    """Issue 15's mismatch: Open-Sora-Plan 1.3 (groups of 2 + 28 + 2 blocks) at 480p-81f on 8
+    GPUs, plan pp=8 vpp=1: the block program priced 11 of 28 fully checkpointed blocks as
+    11 x 4/28 = 1.57 blocks of the 4-block stage (81.557 s), while predict reads that list as
+    2 of 4 (83.949 s). The program now counts the stage's blocks and the list is built to read
+    back as those counts, so the two agree for every plan, pipelined or not."""
+    from parplan.specs import load_cluster, load_model, load_workload
+
+    model, workload = load_model("open-sora-plan-1.3"), load_workload("video-480p-81f")
+    result = plan(model=model, workload=workload, cluster=load_cluster("h100-dgx-ndr400"),
+                  num_gpus=8, top_k=8)  # fmt: skip
+    assert any(p.strategy.pp > 1 and isinstance(p.strategy.ckpt, list) for p in result.plans)
+    for p in result.plans:
+        assert p.ilp_step_time_s == pytest.approx(p.step_time_s, rel=1e-9), p.strategy
 
 
 def test_cli_infeasible_exit_1(capsys) -> None:

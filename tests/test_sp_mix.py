@@ -19,7 +19,7 @@ from parplan.errors import SpecError
 from parplan.plan.emit import emit
 from parplan.plan.ilp import solve_blocks
 from parplan.plan.planner import plan
-from parplan.plan.search import block_program
+from parplan.plan.program import block_program
 from parplan.plan.space import core_candidates, mix_fields, orders_for, strategy_of
 from parplan.plan.state import layout_key
 from parplan.specs import StrategySpec, WorkloadSpec, load_cluster, load_model

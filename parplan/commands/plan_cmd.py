@@ -25,7 +25,7 @@ from parplan.commands.plan_recipe import plan_recipe
 from parplan.commands.plan_tables import goodput_json, plan_notes, print_result
 from parplan.commands.plots import plot_curve
 from parplan.commands.strategy_flags import stack_from_flags, with_stack_flags
-from parplan.cost.goodput import strategy_goodput
+from parplan.cost.goodput import sizing_goodput, strategy_goodput
 from parplan.errors import SpecError
 from parplan.plan.emit import SpecSources, emit_or_fail
 from parplan.plan.planner import plan
@@ -55,6 +55,9 @@ def plan_command(
         help="Write ds_config.json, launch.sh, plan.yaml for the best plan into this directory.",
     ),
     plot: Path = typer.Option(None, "--plot", help="Deadline mode: PNG of GPUs vs days."),
+    full_curve: bool = typer.Option(
+        False, "--full-curve", help="Deadline mode: plan every grid size for the exact curve."
+    ),
     solver: str = typer.Option("highs", "--solver", help="ILP solver: cbc | highs."),
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
     no_failures: bool = typer.Option(False, "--no-failures", help="Goodput 1: no failures."),
@@ -112,9 +115,13 @@ def plan_command(
             orders=orders,
             progress=progress,
             stack=stack,
+            full_curve=full_curve,
+            goodput=None if deadline_days is None else sizing_goodput(
+                **specs, with_failures=not no_failures, async_checkpoint=async_checkpoint),
         )
+    title = f"{model} · {workload} · {cluster}"
     if plot is not None and result.curve:
-        plot_curve(result, plot)
+        plot_curve(result, plot, title=title)
     goodput = None
     if result.plans and deadline_days is not None:  # the chosen layout under failures
         goodput = strategy_goodput(**specs, strategy=result.plans[0].strategy, num_gpus=result.gpus,
@@ -123,7 +130,7 @@ def plan_command(
         data = {**result.to_json(), "stack": stack.model_dump(mode="json"), **goodput_json(goodput)}
         print(json.dumps(data, indent=2))
     else:
-        print_result(result, title=f"{model} · {workload} · {cluster}", stack=stack, goodput=goodput)
+        print_result(result, title=title, stack=stack, goodput=goodput)
     if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
         best = result.plans[0]
         emit_or_fail(

@@ -81,7 +81,7 @@ def print_result(
 def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
     layout, ckpt = _strategy_text(p)
     b = p.bottleneck
-    days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
+    days = "-" if p.time_to_train_days is None else format_days(p.time_to_train_days)
     return [
         str(k),
         layout,
@@ -97,12 +97,45 @@ def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
 
 
 def _print_curve(console: Console, result: PlanResult) -> None:
-    table = Table(title=f"cluster size vs time to train (deadline {result.deadline_days:g} days)")
-    table.add_column("nodes")
-    table.add_column("GPUs")
-    table.add_column("days")
-    for point in result.curve:
-        mark = " <" if point.gpus == result.gpus else ""
-        days = "no plan" if point.days is None else f"{point.days:.1f}{mark}"
-        table.add_row(str(point.nodes), str(point.gpus), days)
+    table = Table(title=f"cluster size vs days to train (deadline {result.deadline_days:g} days)")
+    for column in ("nodes", "GPUs", "days", "at least", "sizing"):
+        table.add_column(column, justify="right" if column != "sizing" else "left")
+    for p in result.curve:
+        days = "-" if p.days is None else format_days(p.days)
+        least = "-" if p.days_at_least is None else format_days(p.days_at_least)
+        table.add_row(f"{p.nodes:,}", f"{p.gpus:,}", days, least, _STATUS.get(p.status or "", ""))
     console.print(table)
+    console.print(deadline_sentence(result))
+
+
+_STATUS = {
+    "meets": "meets the deadline: the answer",
+    "misses": "searched: no layout meets it",
+    "bound": "cannot: the MFU bound",
+    "above": "not needed (larger)",
+    "no plan": "nothing fits",
+}
+
+
+def format_days(days: float) -> str:
+    """Days with enough digits to compare sizes near a deadline."""
+    return f"{days:,.3f}" if days < 1000 else f"{days:,.0f}"
+
+
+def deadline_sentence(result: PlanResult) -> str:
+    """The answer in one sentence: '1,536 GPUs meet 30 days: 25.250 days, dp=32 sp=16 ...'."""
+    if not result.plans:
+        return f"No cluster size meets {result.deadline_days:g} days: {(result.infeasible or {}).get('detail')}"
+    best = result.plans[0]
+    layout, _ckpt = _strategy_text(best)
+    below = [p for p in result.curve if p.gpus < result.gpus]
+    why = ""
+    if below and below[-1].status == "bound" and result.mfu_bound:
+        why = (f"; {below[-1].gpus:,} GPUs need at least {format_days(below[-1].days_at_least)} "
+               f"days even at the best MFU any layout reaches ({result.mfu_bound:.1%})")
+    elif below and below[-1].status == "misses":
+        why = f"; no layout on {below[-1].gpus:,} GPUs is fast enough"
+    return (f"{result.gpus:,} GPUs ({result.nodes:,} nodes) meet {result.deadline_days:g} days: "
+            f"{format_days(best.time_to_train_days)} days, {layout}, zero {best.strategy.zero}, "
+            f"micro-batch {best.strategy.micro_batch}, step {best.step_time_s:.3f} s, "
+            f"MFU {best.mfu:.1%}{why}")  # fmt: skip

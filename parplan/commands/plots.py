@@ -88,22 +88,31 @@ def _best_usp_split(rows: list[SpRow], row: SpRow) -> int:
     return min(candidates, key=lambda r: r.step_time_s).ulysses
 
 
-def plot_curve(result: PlanResult, path: Path) -> None:
-    """GPUs vs days to train, the deadline as a horizontal line (matplotlib, Agg backend)."""
+def plot_curve(result: PlanResult, path: Path, *, title: str) -> None:
+    """Days to train vs GPUs in deadline mode: the sizes planned (exact days), the lower bound
+    from the best MFU any layout reaches at every size, the deadline and the answer."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    points = [p for p in result.curve if p.days is not None]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([p.gpus for p in points], [p.days for p in points], marker="o")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    bound = [p for p in result.curve if p.days_at_least is not None]
+    if bound:
+        mfu = f" (MFU <= {result.mfu_bound:.1%})" if result.mfu_bound else ""
+        ax.plot([p.gpus for p in bound], [p.days_at_least for p in bound], linestyle="--",
+                color="gray", label=f"lower bound{mfu}")  # fmt: skip
+    exact = [p for p in result.curve if p.days is not None]
+    ax.plot([p.gpus for p in exact], [p.days for p in exact], marker="o", linestyle="none",
+            color="C0", label="best plan (planned sizes)")  # fmt: skip
     if result.deadline_days is not None:
-        ax.axhline(result.deadline_days, linestyle="--", color="gray", label="deadline")
-    if result.gpus:
-        ax.axvline(result.gpus, linestyle=":", color="red", label=f"chosen: {result.gpus} GPUs")
-    ax.set(xscale="log", yscale="log", xlabel="GPUs", ylabel="days to train")
-    ax.legend()
+        ax.axhline(result.deadline_days, linestyle=":", color="C3",
+                   label=f"deadline {result.deadline_days:g} days")  # fmt: skip
+    if result.gpus and result.time_to_train_days is not None:
+        ax.axvline(result.gpus, linestyle=":", color="C2",
+                   label=f"answer: {result.gpus:,} GPUs, {result.time_to_train_days:.3f} days")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="GPUs", ylabel="days to train", title=title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

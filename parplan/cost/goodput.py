@@ -13,11 +13,14 @@ cost/ (not estimate/) so that the planner's deadline mode can use it too.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.memory import model_state_bytes
 from parplan.cost.records import MemoryBreakdown, Prediction
 from parplan.cost.step import predict
+from parplan.model.params import param_count
 from parplan.specs import ClusterSpec, ModelSpec, ReliabilitySpec, StrategySpec, WorkloadSpec
 
 SECONDS_PER_HOUR = 3_600.0
@@ -134,3 +137,28 @@ def strategy_goodput(
     found = predict(model, workload, cluster, strategy, num_gpus)
     return prediction_goodput(prediction=found, cluster=cluster, with_failures=with_failures,
                               async_checkpoint=async_checkpoint)  # fmt: skip
+
+
+def sizing_goodput(
+    *, model: ModelSpec, workload: WorkloadSpec, cluster: ClusterSpec, with_failures: bool = True,
+    async_checkpoint: bool | None = None,
+) -> Callable[[int], float]:  # fmt: skip
+    """Goodput as a function of the GPU count alone, for deadline sizing before any layout is
+    chosen: the whole training state (weights + optimizer states, memory.py's bytes per
+    parameter) written as N equal shards, as a fully sharded checkpoint is. The chosen layout's
+    own goodput (`strategy_goodput`) is what the plan then reports; the two differ only by the
+    TP-replicated parameters a layout writes more than once."""
+    if not with_failures:
+        return lambda _gpus: 1.0
+    states = model_state_bytes(params_per_gpu=param_count(model), precision=workload.precision,
+                               zero=0, shard_group=1)  # fmt: skip
+    state_bytes = states.weights_bytes + states.optimizer_bytes
+    reliability = cluster.reliability
+    if async_checkpoint is not None:
+        reliability = reliability.model_copy(update={"async_checkpoint": async_checkpoint})
+
+    def fraction(gpus: int) -> float:
+        return goodput(checkpoint_bytes_per_gpu=state_bytes / gpus, num_gpus=gpus,
+                       gpus_per_node=cluster.gpus_per_node, reliability=reliability).fraction  # fmt: skip
+
+    return fraction

@@ -21,7 +21,7 @@ from parplan.estimate.recipe_stage import (
     estimate_stage,
     resolve_stage,
 )
-from parplan.estimate.training import DeadlineSizing, EffectiveMfu, size_for_deadline
+from parplan.estimate.training import DeadlineSizing, PlanRound
 from parplan.plan.deadline import node_grid
 from parplan.plan.emit import emit
 from parplan.specs import ClusterSpec, RecipeSpec, StrategySpec
@@ -90,42 +90,80 @@ def _total(stages: list[StageEstimate], price: float | None) -> RecipeTotal:
 def recipe_for_deadline(stages: list[StageInputs], *, deadline_days: float,
                         options: dict[str, Any], report: RecipeProgress) -> RecipeEstimate:  # fmt: skip
     """Stages with their own `gpus:` keep them and use up part of the deadline; the others share
-    one size, the smallest of the planner's node grid on which they finish in the rest, found by
-    the same fixed-point sizing as `parplan estimate --deadline-days` (training.size_for_deadline:
-    the only call, so the planner's faster deadline sizing can replace it here)."""
+    one size: the smallest of the planner's node grid on which they finish in the rest (`_size`)."""
     cluster = options["cluster"]
     free = [s for s in stages if not s.stage.gpus]
     fixed = run_stages([s for s in stages if s.stage.gpus], gpus=None, options=options,
                        report=report)  # fmt: skip
     left_s = (deadline_days - fixed.total.wall_days) * SECONDS_PER_DAY
     grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
-    runs: dict[int, RecipeEstimate] = {}
+    runs: dict[int, RecipeEstimate | str] = {}
     sizing = None
     if free and left_s > 0:
         sizing = _size(free, runs=runs, left_s=left_s, grid=grid, options=options, report=report)
     gpus = (sizing.plan_gpus if sizing else None) or grid[-1]
-    if free and gpus not in runs:  # nothing met the deadline: the whole cluster
+    if free and not isinstance(runs.get(gpus), RecipeEstimate):  # nothing met it: the whole cluster
         runs[gpus] = run_stages(free, gpus=gpus, options=options, report=report)
     done = {s.name: s for s in fixed.stages + (runs[gpus].stages if free else [])}
     ordered = [done[s.stage.name] for s in stages]
     return RecipeEstimate(stages=ordered, total=_total(ordered, options["price"]), sizing=sizing)
 
 
-def _size(free: list[StageInputs], *, runs: dict[int, RecipeEstimate], left_s: float,
+def _size(free: list[StageInputs], *, runs: dict[int, RecipeEstimate | str], left_s: float,
           grid: list[int], options: dict[str, Any], report: RecipeProgress) -> DeadlineSizing:  # fmt: skip
+    """The smallest grid size on which the stages' wall days fit in `left_s`. No size below the
+    GPUs the FLOPs need at 100% of peak can; from there, each size tried gives the MFU x goodput
+    the stages reach, and the next size tried is the one that MFU needs (a fixed point, as the
+    MFU falls slowly with size); once one meets the deadline, smaller sizes down to the bound are
+    tried too, so the answer is the smallest that meets it wherever the curve is monotone
+    between the bound and the answer (docs/recipes.md)."""
     peak = options["cluster"].gpu.peak_flop_per_s(free[0].buckets[0][2].precision)
     flops = sum(_stage_train_flops(s) for s in free)
+    low = _at_least(flops / (peak * left_s), grid)
 
-    def plan_at(gpus: int) -> tuple[EffectiveMfu, dict] | str:
-        try:
-            runs[gpus] = run_stages(free, gpus=gpus, options=options, report=report)
-        except SpecError as err:
-            return str(err)
-        seconds = runs[gpus].total.wall_days * SECONDS_PER_DAY
-        return EffectiveMfu(mfu=flops / (peak * gpus * seconds)), {"wall_days": seconds / SECONDS_PER_DAY}
+    def wall_s(k: int) -> float | None:
+        if grid[k] not in runs:
+            try:
+                runs[grid[k]] = run_stages(free, gpus=grid[k], options=options, report=report)
+            except SpecError as err:
+                runs[grid[k]] = str(err)
+        run = runs[grid[k]]
+        return None if isinstance(run, str) else run.total.wall_days * SECONDS_PER_DAY
 
-    return size_for_deadline(train_flops=flops, peak_flop_per_s=peak, deadline_s=left_s,
-                             grid=grid, plan_at=plan_at)  # fmt: skip
+    k = low
+    while (seconds := wall_s(k)) is None or seconds > left_s:
+        needed = k + 1 if seconds is None else _at_least(grid[k] * seconds / left_s, grid)
+        if k == len(grid) - 1:
+            return _sizing(runs, grid, best=None, flops=flops, peak=peak, left_s=left_s)
+        k = max(needed, k + 1)
+    while k > low and (seconds := wall_s(k - 1)) is not None and seconds <= left_s:
+        k -= 1
+    return _sizing(runs, grid, best=grid[k], flops=flops, peak=peak, left_s=left_s)
+
+
+def _at_least(gpus: float, grid: list[int]) -> int:
+    """Index of the smallest grid size with >= `gpus` (the last if none has)."""
+    return next((k for k, size in enumerate(grid) if size >= gpus), len(grid) - 1)
+
+
+def _sizing(runs: dict[int, RecipeEstimate | str], grid: list[int], *, best: int | None,
+            flops: float, peak: float, left_s: float) -> DeadlineSizing:  # fmt: skip
+    rounds = []
+    for gpus in sorted(runs):
+        run = runs[gpus]
+        if isinstance(run, str):
+            rounds.append(PlanRound(gpus=gpus, mfu=None, gpus_needed=None, infeasible=run))
+            continue
+        mfu = flops / (peak * gpus * run.total.wall_days * SECONDS_PER_DAY)  # x goodput
+        rounds.append(PlanRound(gpus=gpus, mfu=mfu, gpus_needed=flops / (peak * mfu * left_s)))
+    chosen = next((r for r in rounds if r.gpus == best), None)
+    return DeadlineSizing(
+        planned_mfu=chosen.mfu if chosen else None, plan_gpus=best,
+        plan={"gpus": best, "wall_days": runs[best].total.wall_days} if chosen else None,
+        bottleneck=None, rounds=rounds, cluster_gpus=grid[-1],
+        exceeds_cluster=best is None,
+        infeasible=None if chosen else "no grid size meets the deadline",
+    )  # fmt: skip
 
 
 def _stage_train_flops(inputs: StageInputs) -> float:
@@ -154,8 +192,10 @@ def emit_recipe(result: RecipeEstimate, recipe: RecipeSpec, *, cluster: ClusterS
         runs = stage.plan["buckets"]
         heaviest = max(runs, key=lambda b: b["draw_share"] * b["step_time_s"])
         shape = next(w for label, _w, w, _m in inputs.buckets if label == heaviest["bucket"])
-        notes = [f"recipe {recipe.name} stage {stage.name}: bucket {heaviest['bucket']} "
-                 f"(the most step time); step {stage.step_time_s:.2f} s expected over the mix"]
+        notes = [
+            f"recipe {recipe.name} stage {stage.name}: bucket {heaviest['bucket']} "
+            f"(the most step time); step {stage.step_time_s:.2f} s expected over the mix"
+        ]
         notes += [f"bucket {b['bucket']}: micro_batch {b['strategy']['micro_batch']}, "
                   f"step {b['step_time_s']:.2f} s" for b in runs]  # fmt: skip
         paths += emit(directory=directory / stage.name, model=inputs.model, workload=shape,

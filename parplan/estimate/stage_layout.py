@@ -99,10 +99,10 @@ class ConstrainedCost:
         self._check(strategy)
         return self.base.predict(model, workload, cluster, strategy, num_gpus)
 
-    def block_options(self, model, workload, cluster, strategy, num_gpus=None):  # noqa: ANN001, ANN201
+    def block_options(self, model, workload, cluster, strategy, num_gpus=None, **shared):  # noqa: ANN001, ANN201
         self._check(strategy)
         options, fixed_s, fixed_b = self.base.block_options(model, workload, cluster, strategy,
-                                                            num_gpus)  # fmt: skip
+                                                            num_gpus, **shared)  # fmt: skip
         return [o for o in options if self._allowed(o)], fixed_s, fixed_b
 
     def sp_block_options(self, model, workload, cluster, strategy, methods, num_gpus=None,  # noqa: ANN001, ANN201

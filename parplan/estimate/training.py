@@ -1,13 +1,13 @@
 """Training compute for a model and workload, and the GPUs a deadline needs: at 100% of peak, and
-at the MFU of the planner's layout (sized on the planner's node grid, `size_for_deadline`)."""
+at the MFU of the planner's layout (the planner's deadline mode sizes the cluster:
+plan/deadline.py `size_for_deadline`, the one sizing routine of `plan` and `estimate`)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
-from parplan.cost.goodput import strategy_goodput
+from parplan.cost.goodput import sizing_goodput, strategy_goodput
 from parplan.errors import SpecError
 from parplan.estimate.formulas import (
     SECONDS_PER_DAY,
@@ -16,34 +16,19 @@ from parplan.estimate.formulas import (
     Record,
     forward_flops_and_tokens,
 )
-from parplan.plan.deadline import node_grid
 from parplan.plan.planner import plan
-from parplan.plan.results import Plan
-from parplan.specs import ClusterSpec, ModelSpec, StackSpec, WorkloadSpec
+from parplan.plan.results import PlanResult
+from parplan.specs import ClusterSpec, ModelSpec, StackSpec, StrategySpec, WorkloadSpec
 
 
 class PlanRound(Record):
-    """One planner call of the deadline sizing: the GPUs planned, the MFU found (times the plan's
-    goodput where the caller counts failures), and the GPUs that needs for the deadline (or why
-    nothing fits at this size)."""
+    """One cluster size the deadline sizing decided (plan/deadline.py): the MFU of its best
+    plan where one meets the deadline, and the GPUs that MFU needs; or why it does not."""
 
     gpus: int
     mfu: float | None
     gpus_needed: float | None
     infeasible: str | None = None
-
-
-class PlannedOutcome(Protocol):
-    """What the sizing reads from a plan: the MFU the deadline is sized with (the plan's MFU x
-    its goodput, so that failures and checkpoints count)."""
-
-    mfu: float
-
-
-class EffectiveMfu(Record):
-    """A plan's MFU times its goodput: the fraction of peak the run delivers over wall time."""
-
-    mfu: float
 
 
 class DeadlineSizing(Record):
@@ -55,62 +40,36 @@ class DeadlineSizing(Record):
     bottleneck: dict | None
     rounds: list[PlanRound]
     cluster_gpus: int
-    exceeds_cluster: bool  # the deadline needs more GPUs than the cluster has at this MFU
+    exceeds_cluster: bool  # no size up to the cluster meets the deadline
     infeasible: str | None = None
 
 
-def grid_at_least(gpus: float, grid: Sequence[int]) -> int:
-    """Index of the smallest size in `grid` (ascending) with >= `gpus`; the last if none is."""
-    return next((k for k, size in enumerate(grid) if size >= gpus), len(grid) - 1)
-
-
-def size_for_deadline(
-    *,
-    train_flops: float,
-    peak_flop_per_s: float,
-    deadline_s: float,
-    grid: Sequence[int],
-    plan_at: Callable[[int], tuple[PlannedOutcome, dict] | str],
-) -> DeadlineSizing:
-    """Smallest `grid` size whose planned MFU meets the deadline, by fixed-point iteration.
-
-    Start at the smallest size with >= the GPUs at 100% of peak (no smaller size can make it);
-    plan there; GPUs needed = FLOPs / (peak x MFU x deadline); if that exceeds the size, move up
-    the grid to it and plan again (more GPUs usually lower MFU, so sizes only grow). A size with
-    no feasible plan moves one step up. Stops when the size suffices or the cluster is used up.
-    `plan_at(gpus)` returns (plan, plan as a dict) or the reason nothing fits.
-    """
-    k = grid_at_least(train_flops / (peak_flop_per_s * deadline_s), grid)
-    rounds: list[PlanRound] = []
-    while True:
-        outcome = plan_at(grid[k])
-        if isinstance(outcome, str):
-            rounds.append(PlanRound(gpus=grid[k], mfu=None, gpus_needed=None, infeasible=outcome))
-            if k + 1 == len(grid):
-                return _sizing(rounds, grid=grid, best=None, infeasible=outcome)
-            k += 1
+def sizing_of(result: PlanResult, *, train_flops: float, peak_flop_per_s: float,
+              deadline_s: float, cluster_gpus: int,
+              whole_cluster: PlanResult | None = None) -> DeadlineSizing:  # fmt: skip
+    """The estimate's view of deadline mode's answer (`plan(..., deadline_days=...)`): the sizes
+    it decided, the MFU of the one that meets the deadline and the GPUs that MFU needs. When no
+    size meets it, `whole_cluster` (the plan on every GPU) gives the MFU to extrapolate from."""
+    chosen = result if result.plans else whole_cluster
+    best = chosen.plans[0] if chosen and chosen.plans else None
+    rounds = []
+    for p in result.curve:
+        if p.status not in ("meets", "misses", "no plan"):
             continue
-        plan, plan_dict = outcome
-        needed = train_flops / (peak_flop_per_s * plan.mfu * deadline_s)
-        rounds.append(PlanRound(gpus=grid[k], mfu=plan.mfu, gpus_needed=needed))
-        nxt = grid_at_least(needed, grid)
-        if nxt <= k:
-            return _sizing(rounds, grid=grid, best=(plan, plan_dict), infeasible=None)
-        k = nxt
-
-
-def _sizing(rounds: list[PlanRound], *, grid: Sequence[int],
-            best: tuple[PlannedOutcome, dict] | None, infeasible: str | None) -> DeadlineSizing:  # fmt: skip
-    last = rounds[-1]
+        mfu = best.mfu if best and p.gpus == chosen.gpus else None
+        needed = train_flops / (peak_flop_per_s * mfu * deadline_s) if mfu else None
+        why = None if p.status == "meets" else f"{p.status}: no layout meets the deadline"
+        rounds.append(PlanRound(gpus=p.gpus, mfu=mfu, gpus_needed=needed, infeasible=why))
     return DeadlineSizing(
-        planned_mfu=best[0].mfu if best else None,
-        plan_gpus=last.gpus if best else None,
-        plan={"gpus": last.gpus, **best[1]} if best else None,
-        bottleneck=best[1].get("bottleneck") if best else None,
+        planned_mfu=best.mfu if best else None,
+        plan_gpus=chosen.gpus if best else None,
+        plan={"gpus": chosen.gpus, **best.model_dump(mode="json"), "search_s": chosen.search.seconds}
+        if best else None,
+        bottleneck=best.bottleneck if best else None,
         rounds=rounds,
-        cluster_gpus=grid[-1],
-        exceeds_cluster=bool(last.gpus_needed and last.gpus_needed > grid[-1]),
-        infeasible=infeasible,
+        cluster_gpus=cluster_gpus,
+        exceeds_cluster=(result.infeasible or {}).get("binding") == "deadline",
+        infeasible=None if best else (result.infeasible or {}).get("detail"),
     )
 
 
@@ -267,29 +226,30 @@ def plan_for_deadline(
     with_failures: bool = True,
     async_checkpoint: bool | None = None,
 ) -> DeadlineSizing:
-    """Plan on the planner's node grid (2^k and 3x2^k nodes) from the GPUs at 100% of peak up,
-    until the planned MFU x goodput meets the deadline (`size_for_deadline`). The planner's own
-    deadline mode plans every grid size (22 for 2,048 nodes); this plans 1-3 of them."""
-    grid = [n * cluster.gpus_per_node for n in node_grid(cluster.nodes)]
+    """The smallest cluster of the planner's node grid that meets the deadline, and its plan:
+    the planner's own deadline mode (plan/deadline.py `size_for_deadline`: sizes the MFU bound
+    rules out are skipped, the rest decided smallest first). When even the whole cluster misses
+    it, the plan on the whole cluster, whose MFU tells how many GPUs the deadline needs."""
     report = progress or (lambda _description, _done, _total: None)
-
-    def plan_at(gpus: int) -> tuple[Plan, dict] | str:
-        report(f"planning {gpus:,} GPUs", 0, None)
-        result = plan(model=model, workload=workload, cluster=cluster, num_gpus=gpus,
-                      train_samples=e.train_samples, global_batch=global_batch, top_k=1, stack=stack,
-                      progress=lambda done, total: report(f"planning {gpus:,} GPUs", done, total))  # fmt: skip
-        if not result.plans:
-            return str((result.infeasible or {}).get("detail", "no feasible plan"))
-        best = result.plans[0]
-        goodput = strategy_goodput(model=model, workload=workload, cluster=cluster,
-                                   strategy=best.strategy, num_gpus=gpus,
-                                   with_failures=with_failures, async_checkpoint=async_checkpoint)  # fmt: skip
-        return EffectiveMfu(mfu=best.mfu * goodput.fraction), {
-            **best.model_dump(mode="json"), "search_s": result.search.seconds,
-            "goodput": goodput.model_dump(mode="json"),
-        }  # fmt: skip
-
+    common = dict(model=model, workload=workload, cluster=cluster, train_samples=e.train_samples,
+                  global_batch=global_batch, top_k=1, stack=stack)  # fmt: skip
+    fit = sizing_goodput(model=model, workload=workload, cluster=cluster,
+                         with_failures=with_failures, async_checkpoint=async_checkpoint)  # fmt: skip
+    whole = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # padding warnings were shown once already
-        return size_for_deadline(train_flops=e.train_flops, peak_flop_per_s=e.peak_flop_per_s,
-                                 deadline_s=e.deadline_s, grid=grid, plan_at=plan_at)  # fmt: skip
+        result = plan(**common, deadline_days=e.deadline_s / SECONDS_PER_DAY, goodput=fit,
+                      progress=lambda done, total: report("sizing the cluster", done, total))  # fmt: skip
+        if (result.infeasible or {}).get("binding") == "deadline":
+            report(f"planning {cluster.num_gpus:,} GPUs", 0, None)
+            whole = plan(**common, num_gpus=cluster.num_gpus)
+    sizing = sizing_of(result, train_flops=e.train_flops, peak_flop_per_s=e.peak_flop_per_s,
+                       deadline_s=e.deadline_s, cluster_gpus=cluster.num_gpus,
+                       whole_cluster=whole)  # fmt: skip
+    if sizing.plan is None:
+        return sizing
+    chosen = strategy_goodput(model=model, workload=workload, cluster=cluster,
+                              strategy=StrategySpec.model_validate(sizing.plan["strategy"]),
+                              num_gpus=sizing.plan["gpus"], with_failures=with_failures,
+                              async_checkpoint=async_checkpoint)  # fmt: skip
+    return sizing.model_copy(update={"plan": {**sizing.plan, "goodput": chosen.model_dump(mode="json")}})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 from parplan.cost import floors, options, step
@@ -12,8 +13,9 @@ from parplan.specs import ClusterSpec, ModelSpec, StrategySpec, WorkloadSpec
 
 class CostModel(Protocol):
     """What the planner needs from the cost model. Optional extras, used when present:
-    `compute_floor_s`, `compute_floor_by_type_s`, `block_floor_by_type_s`, `sp_block_options`,
-    `ckpt_per_group`."""
+    `shape_compute` (the compute floor, the MFU bound), `block_floor_by_type_s`, `sp_block_options`,
+    `floor_options` / `sp_floor_options` (the knapsack items with every collective at 0 s:
+    an order-independent lower bound with the real memory), `ckpt_per_group`."""
 
     def predict(
         self,
@@ -39,24 +41,15 @@ class EvaluateCost:
 
     # `ckpt` lists are one mode per block (SPEC_FORMAT), so the ILP may mix modes in a group.
     ckpt_per_group = False
+    shares_work = True  # every call below but predict takes `cache=` (options.SharedWork)
     predict = staticmethod(step.predict)
     block_options = staticmethod(options.block_options)
     sp_block_options = staticmethod(options.sp_block_options)
-    compute_floor_by_type_s = staticmethod(floors.compute_floor_by_type_s)
     block_floor_by_type_s = staticmethod(floors.block_floor_by_type_s)
-
-    @staticmethod
-    def compute_floor_s(
-        model: ModelSpec,
-        workload: WorkloadSpec,
-        cluster: ClusterSpec,
-        strategy: StrategySpec,
-        num_gpus: int | None = None,
-    ) -> float:
-        """The compute floor over every block type (floors.compute_floor_by_type_s)."""
-        return sum(
-            floors.compute_floor_by_type_s(model, workload, cluster, strategy, num_gpus).values()
-        )
+    shape_compute = staticmethod(floors.shape_compute)
+    # the knapsack items with every collective at 0 s: the memory floor (plan/bounds.py)
+    floor_options = staticmethod(functools.partial(options.block_options, timed=False))
+    sp_floor_options = staticmethod(functools.partial(options.sp_block_options, timed=False))
 
 
 def default_cost_model() -> CostModel:

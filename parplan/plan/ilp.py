@@ -1,236 +1,76 @@
-"""The block program behind `parplan plan`: the integer program over per-block choices
-(formulation: docs/solver.md §1).
+"""The block program as an integer program (PuLP: HiGHS in-process or the CBC binary), and
+`solve_blocks`, which solves a program by whatever is exact and fastest for its size
+(docs/solver.md §1 and "Which solver").
 
 The planner enumerates the global degrees, ZeRO stage, micro-batch, SP split, rank order and (in
-deadline mode) cluster size itself: that space is small and each point needs the cost model
-anyway. What it hands to PuLP are the choices that interact and would blow up under enumeration:
-`solve_blocks` picks, per block group, how many blocks run under each activation-checkpoint mode
-(a knapsack under the GPU memory cap), jointly with the SP method per block type, where a mix of
-methods pays the DSP layout switches it causes (an item's `surcharge_s`).
+deadline mode) cluster size itself. The block program holds the choices that interact: per block
+group, how many blocks run under each activation-checkpoint mode (a knapsack under the GPU
+memory cap), jointly with the SP method per block type, where a mix of methods pays the DSP
+layout switches it causes (an item's `surcharge_s`). Small programs (every preset model's) are
+listed exactly by `enumeration.py`; larger ones go to the ILP.
 
-tests/test_solver.py checks it against brute force; they must agree. An infeasible program raises
-`Infeasible` naming the binding constraint and the shortfall.
+tests/test_solver.py checks both against brute force and each other; they must agree. An
+infeasible program raises `Infeasible` naming the binding constraint and the shortfall.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Literal
 
 import pulp
-from pydantic import BaseModel, ConfigDict, Field
 
 from parplan.errors import Infeasible, SpecError
-from parplan.specs import GIB, CkptMode
+from parplan.plan.enumeration import Fronts, solve_by_enumeration
+from parplan.plan.program import (
+    BlockItem,
+    BlockProgram,
+    BlockSolution,
+    check_feasible,
+    fastest_solution,
+    methods_by_type,
+    solution_of,
+)
+from parplan.specs import GIB
 
 SolverName = Literal["cbc", "highs"]
-EPS_TIME_S = 1e-9  # tolerance when comparing solver objectives with recomputed sums
+Route = Literal["auto", "enumeration", "ilp"]
+# enumeration work (candidate sums) above which HiGHS is faster (~5-20 ms a program on the dev
+# machine; benchmarks/bench_plan.py solvers, docs/solver.md "Which solver")
+ENUMERATION_MAX_WORK = 20_000
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ------------------------------------------------------------------------ block program
-
-
-class BlockItem(Record):
-    """One knapsack item: a block of group `group_index` run with SP `method` in `ckpt` mode."""
-
-    group_index: int
-    block_type: str
-    ckpt: CkptMode
-    method: str = "default"
-    time_s: float  # one block, whole step (compute + exposed comm + recompute)
-    activation_bytes: float  # what one such block holds per GPU at the memory peak
-    # paid per block on top of time_s when block type surcharge_if[0] runs method
-    # surcharge_if[1] (a layout switch this block carries only in that mix, e.g. DSP's)
-    surcharge_s: float = 0.0
-    surcharge_if: tuple[str, str] | None = None
-
-
-class BlockProgram(Record):
-    """Inputs of `solve_blocks`. Groups are in model order (`ModelSpec.blocks`)."""
-
-    items: list[BlockItem] = Field(min_length=1)
-    group_types: list[str] = Field(min_length=1)
-    group_counts: list[int] = Field(min_length=1)
-    fixed_time_s: float = 0.0
-    fixed_memory_bytes: float = 0.0
-    capacity_bytes: float
-    per_group: bool = False  # True: one checkpoint mode per group (a multiple-choice knapsack)
-    excluded_mixes: list[dict[str, str]] = Field(default_factory=list)  # no-good cuts on x[t, m]
-
-
-class GroupChoice(Record):
-    group_index: int
-    block_type: str
-    method: str
-    ckpt: CkptMode
-    blocks: int
-
-
-class BlockSolution(Record):
-    choices: list[GroupChoice]
-    methods: dict[str, str]  # block type -> SP method
-    step_time_s: float
-    memory_bytes: float
-    solver: str  # cbc | highs | presolve (unconstrained optimum already fits)
-    solve_time_s: float
-
-    def ckpt_per_group(self) -> list[CkptMode]:
-        """One mode per group (valid when the program was solved with per_group=True)."""
-        modes = {c.group_index: c.ckpt for c in self.choices}
-        assert len(modes) == len(self.choices), "a group mixes modes"
-        return [modes[g] for g in sorted(modes)]
-
-    def ckpt_per_block(self, group_counts: Sequence[int]) -> list[CkptMode]:
-        """Per-block checkpoint list in model order (within a group: fastest modes first)."""
-        order = {"none": 0, "selective": 1, "full": 2}
-        chosen = sorted(self.choices, key=lambda c: (c.group_index, order[c.ckpt]))
-        modes = [c.ckpt for c in chosen for _ in range(c.blocks)]
-        assert len(modes) == sum(group_counts), (len(modes), group_counts)
-        return modes
-
-
-def methods_by_type(program: BlockProgram) -> dict[str, list[str]]:
-    """SP methods offered for every group of a block type (a method must cover them all)."""
-    offered: dict[int, set[str]] = {}
-    for item in program.items:
-        offered.setdefault(item.group_index, set()).add(item.method)
-    result: dict[str, list[str]] = {}
-    for g, block_type in enumerate(program.group_types):
-        have = offered.get(g, set())
-        prev = result.get(block_type)
-        result[block_type] = sorted(have if prev is None else set(prev) & have)
-    return result
-
-
-def _items_for(program: BlockProgram, group: int, method: str) -> list[BlockItem]:
-    return [i for i in program.items if i.group_index == group and i.method == method]
-
-
-def min_memory_bytes(program: BlockProgram) -> float:
-    """Least memory any assignment can use (types are independent in memory)."""
-    total = program.fixed_memory_bytes
-    for block_type, methods in methods_by_type(program).items():
-        per_method = [_type_min_memory(program, block_type, m) for m in methods]
-        total += min(per_method, default=math.inf)
-    return total
-
-
-def _type_min_memory(program: BlockProgram, block_type: str, method: str) -> float:
-    groups = [g for g, t in enumerate(program.group_types) if t == block_type]
-    return sum(
-        program.group_counts[g] * min(i.activation_bytes for i in _items_for(program, g, method))
-        for g in groups
-    )
-
-
-def _check_feasible(program: BlockProgram) -> None:
-    """Raise Infeasible before building an ILP that cannot have a solution."""
-    empty = [t for t, ms in methods_by_type(program).items() if not ms]
-    if empty:
-        raise Infeasible("sp_method", f"no SP method is offered for every {empty[0]} block")
-    need = min_memory_bytes(program)
-    if need > program.capacity_bytes:
-        raise memory_infeasible(
-            need_bytes=need,
-            capacity_bytes=program.capacity_bytes,
-            fixed_bytes=program.fixed_memory_bytes,
-        )
-
-
-def memory_infeasible(
-    *, need_bytes: float, capacity_bytes: float, fixed_bytes: float
-) -> Infeasible:
-    short_gib = (need_bytes - capacity_bytes) / GIB
-    detail = (
-        f"memory: needs at least {need_bytes / GIB:.2f} GiB per GPU with every block fully "
-        f"checkpointed ({fixed_bytes / GIB:.2f} GiB weights/grads/optimizer/buffers), "
-        f"but the cap is {capacity_bytes / GIB:.2f} GiB: short by {short_gib:.2f} GiB"
-    )
-    return Infeasible("memory", detail, shortfall_gib=round(short_gib, 3))
-
-
-def surcharged(item: BlockItem, methods: dict[str, str]) -> bool:
-    """Does `item` pay its surcharge under this method-per-type choice?"""
-    return (
-        item.surcharge_if is not None and methods.get(item.surcharge_if[0]) == item.surcharge_if[1]
-    )
-
-
-def item_time_s(item: BlockItem, methods: dict[str, str]) -> float:
-    return item.time_s + (item.surcharge_s if surcharged(item, methods) else 0.0)
-
-
-def excluded(program: BlockProgram, methods: dict[str, str]) -> bool:
-    return any(all(methods.get(t) == m for t, m in mix.items()) for mix in program.excluded_mixes)
-
-
-def _fastest_solution(program: BlockProgram) -> BlockSolution | None:
-    """Presolve: if every group's fastest item fits and no surcharge or cut applies,
-    it is optimal."""
-    choice = {}
-    for g in range(len(program.group_types)):
-        group_items = [i for i in program.items if i.group_index == g]
-        choice[g] = min(group_items, key=lambda i: (i.time_s, i.activation_bytes, i.ckpt, i.method))
-    methods = {program.group_types[g]: i.method for g, i in choice.items()}
-    if any(methods[program.group_types[g]] != i.method for g, i in choice.items()):
-        return None
-    if excluded(program, methods):
-        return None
-    if any(surcharged(i, methods) and i.surcharge_s > 0 for i in choice.values()):
-        return None
-    memory = program.fixed_memory_bytes + sum(
-        program.group_counts[g] * i.activation_bytes for g, i in choice.items()
-    )
-    if memory > program.capacity_bytes:
-        return None
-    picks = [(i, program.group_counts[g]) for g, i in choice.items()]
-    return _solution(program, picks, methods, solver="presolve", solve_time_s=0.0)
-
-
-def _solution(
+def solve_blocks(
     program: BlockProgram,
-    picks: Sequence[tuple[BlockItem, int]],
-    methods: dict[str, str],
     *,
-    solver: str,
-    solve_time_s: float,
+    solver: SolverName = "highs",
+    route: Route = "auto",
+    fronts: Fronts | None = None,
 ) -> BlockSolution:
-    picks = [(i, n) for i, n in picks if n > 0]
-    return BlockSolution(
-        choices=[
-            GroupChoice(
-                group_index=i.group_index,
-                block_type=i.block_type,
-                method=i.method,
-                ckpt=i.ckpt,
-                blocks=n,
-            )
-            for i, n in sorted(picks, key=lambda p: (p[0].group_index, p[0].ckpt))
-        ],
-        methods=dict(sorted(methods.items())),
-        step_time_s=program.fixed_time_s + sum(item_time_s(i, methods) * n for i, n in picks),
-        memory_bytes=program.fixed_memory_bytes + sum(i.activation_bytes * n for i, n in picks),
-        solver=solver,
-        solve_time_s=solve_time_s,
-    )
-
-
-def solve_blocks(program: BlockProgram, *, solver: SolverName = "highs") -> BlockSolution:
-    """Optimal checkpoint counts per group and SP method per block type (docs/solver.md §1)."""
-    _check_feasible(program)
-    fast = _fastest_solution(program)
+    """Optimal checkpoint counts per group and SP method per block type (docs/solver.md §1):
+    the presolve when everything at its fastest fits, else enumeration for programs up to
+    ENUMERATION_MAX_WORK candidate sums and the ILP (`solver`) beyond; `route` forces one.
+    `fronts`: the enumeration's work on this program with fewer mixes cut off, to reuse."""
+    check_feasible(program)
+    fast = fastest_solution(program)
     if fast is not None:
         return fast
+    if route == "ilp":
+        return solve_by_ilp(program, solver=solver)
+    if fronts is None or not fronts.serves(program):
+        fronts = Fronts(program)
+    if route == "enumeration" or fronts.work(program) <= ENUMERATION_MAX_WORK:
+        return solve_by_enumeration(program, fronts)
+    return solve_by_ilp(program, solver=solver)
+
+
+def solve_by_ilp(program: BlockProgram, *, solver: SolverName = "highs") -> BlockSolution:
+    """The block program as an integer program, solved by HiGHS or CBC."""
     prob, n_vars, x_vars = _build_block_ilp(program)
     elapsed_s = run_solver(prob, solver=solver)
     status = pulp.LpStatus[prob.status]
@@ -240,7 +80,7 @@ def solve_blocks(program: BlockProgram, *, solver: SolverName = "highs") -> Bloc
         raise Infeasible("solver", f"{solver} returned {status} for the block program")
     methods = {t: m for (t, m), var in x_vars.items() if round(var.value() or 0) == 1}
     picks = [(item, round(var.value() or 0)) for item, var in n_vars]
-    return _solution(program, picks, methods, solver=solver, solve_time_s=elapsed_s)
+    return solution_of(program, picks, methods, solver=solver, solve_time_s=elapsed_s)
 
 
 def _build_block_ilp(
@@ -306,7 +146,10 @@ def make_solver(solver: SolverName) -> pulp.LpSolver:
     if solver == "cbc":  # the CBC binary bundled with PuLP 3 (deprecated name, still the one)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return pulp.PULP_CBC_CMD(msg=False)
+            # CBC 2.10.3's preprocessing (Cgl) fixes variables of some knapsacks wrongly and
+            # reports a worse optimum as optimal (tests/test_solver.py::test_cbc_preprocessing_
+            # is_off holds the program hypothesis found); without it CBC solves them exactly
+            return pulp.PULP_CBC_CMD(msg=False, options=["preprocess off"])
     if solver == "highs":
         highs = pulp.HiGHS(msg=False)
         if not highs.available():

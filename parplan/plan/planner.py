@@ -7,7 +7,7 @@ from typing import Literal
 
 from parplan.errors import SpecError
 from parplan.plan.cost_model import CostModel, default_cost_model
-from parplan.plan.deadline import plan_deadline
+from parplan.plan.deadline import GoodputOf, plan_deadline
 from parplan.plan.ilp import (
     SolverName,
 )
@@ -36,11 +36,15 @@ def plan(
     orders: OrderSpace | Literal["auto"] = "auto",
     cost_model: CostModel | None = None,
     stack: StackSpec | None = None,
+    goodput: GoodputOf | None = None,
+    full_curve: bool = False,
 ) -> PlanResult:
     """Best `top_k` layouts for a fixed GPU count, or (deadline mode) the smallest cluster.
 
     `orders`: which rank orders to search ("all" permutations, "standard", or "auto": all up
-    to AUTO_ALL_ORDERS_GPUS GPUs). `cost_model` defaults to parplan.cost.step."""
+    to AUTO_ALL_ORDERS_GPUS GPUs). `cost_model` defaults to parplan.cost.step. Deadline mode
+    (deadline.size_for_deadline) reads wall days as compute days / `goodput(gpus)`, and with
+    `full_curve` plans every grid size to the end for the curve."""
     ctx = Context(
         model=model,
         workload=workload,
@@ -61,6 +65,8 @@ def plan(
             progress=progress,
             train_samples=train_samples,
             train_tokens=train_tokens,
+            goodput=goodput,
+            full_curve=full_curve,
         )
     return plan_fixed(
         ctx, top_k=top_k, progress=progress, train_samples=train_samples, train_tokens=train_tokens

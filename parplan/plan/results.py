@@ -19,11 +19,16 @@ class Record(BaseModel):
 
 
 class SizePoint(Record):
-    """One cluster size of deadline mode: its best plan's days to train."""
+    """One cluster size of deadline mode (deadline.py): its best plan's days to train where it
+    was planned to the end, the least days any layout could take (the MFU bound), and what the
+    sizing found: "meets" (the answer), "misses" (searched: no layout is fast enough), "bound"
+    (pruned by the MFU bound), "above" (larger than the answer, not planned), "no plan"."""
 
     nodes: int
     gpus: int
-    days: float | None  # None: no feasible plan at this size
+    days: float | None  # None: not planned to the end, or no feasible plan
+    days_at_least: float | None = None
+    status: str | None = None
 
 
 class Plan(Record):
@@ -60,6 +65,7 @@ class PlanResult(Record):
     time_to_train_days: float | None = None
     deadline_days: float | None = None
     curve: list[SizePoint] = Field(default_factory=list)
+    mfu_bound: float | None = None  # deadline mode: the best MFU any layout reaches (mfu_bound.py)
     search: SearchStats
     infeasible: dict[str, Any] | None = None
 

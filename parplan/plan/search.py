@@ -20,16 +20,26 @@ import time
 from collections import Counter
 from typing import Any
 
+from parplan.cost.options import SharedWork
 from parplan.cost.records import BlockOption, Prediction
 from parplan.cost.strategies.zero_impl import pipeline_zero_stages
 from parplan.errors import Infeasible, SpecError
-from parplan.plan.bounds import block_floor_s, degrees_of, families, layouts_of, lower_bound_s
-from parplan.plan.ilp import (
-    BlockItem,
+from parplan.plan.bounds import (
+    block_floor_s,
+    degrees_of,
+    families,
+    layouts_of,
+    lower_bound_s,
+    memory_floor_s,
+)
+from parplan.plan.enumeration import Fronts
+from parplan.plan.ilp import solve_blocks
+from parplan.plan.program import (
     BlockProgram,
     BlockSolution,
+    block_program,
     memory_infeasible,
-    solve_blocks,
+    model_ckpt_list,
 )
 from parplan.plan.results import PlanResult, SearchStats, to_plan, train_samples_of
 from parplan.plan.space import (
@@ -39,87 +49,75 @@ from parplan.plan.space import (
     orders_for,
     strategy_of,
 )
-from parplan.plan.state import Context, Progress, Search
+from parplan.plan.state import Context, Progress, Search, cache_kwargs
 from parplan.specs import ModelSpec, StrategySpec
 
 # ----------------------------------------------------------------------- one candidate
 
 
-def block_program(
-    model: ModelSpec,
-    options: list[BlockOption],
-    *,
-    fixed_time_s: float,
-    fixed_memory_bytes: float,
-    capacity_bytes: float,
-    per_group: bool = False,
-) -> BlockProgram:
-    items = [
-        BlockItem(
-            group_index=o.group_index,
-            block_type=o.block_type,
-            ckpt=o.ckpt,
-            method=getattr(o, "method", "default"),
-            time_s=o.time_s,
-            activation_bytes=o.activation_bytes,
-            surcharge_s=getattr(o, "surcharge_s", 0.0),
-            surcharge_if=_surcharge_if(o),
-        )
-        for o in options
-    ]
-    return BlockProgram(
-        items=items,
-        group_types=[g.type for g in model.blocks],
-        group_counts=[g.count for g in model.blocks],
-        fixed_time_s=fixed_time_s,
-        fixed_memory_bytes=fixed_memory_bytes,
-        capacity_bytes=capacity_bytes,
-        per_group=per_group,
-    )
-
-
-def _surcharge_if(option: BlockOption) -> tuple[str, str] | None:
-    """evaluate.SpOption's surcharge is paid when the named type runs DSP."""
-    other = getattr(option, "surcharge_if", None)
-    return None if other is None else (other, "dsp")
-
-
-def ckpt_field(solution: BlockSolution, program: BlockProgram) -> Any:
-    """`ckpt` of the strategy: one mode, or a list per group / per block (program.per_group)."""
+def ckpt_field(solution: BlockSolution, program: BlockProgram, model: ModelSpec) -> Any:
+    """`ckpt` of the strategy: one mode, or a list per group (program.per_group) or per block
+    (program.model_ckpt_list: what predict reads as the solution's counts on the stage)."""
     if program.per_group:
         modes = solution.ckpt_per_group()
     else:
-        modes = solution.ckpt_per_block(program.group_counts)
+        modes = model_ckpt_list(solution, program, model)
     return modes[0] if len(set(modes)) == 1 else modes
 
 
 def evaluate_family(members: list[Core], ctx: Context, search: Search, floor_s: float) -> None:
     """Solve every rank order of every core of one family, pruning what cannot enter the top-k:
-    an order whose block floor (below) already loses, for all members at once; the remaining
-    orders of a core whose order-independent floor loses or that cannot fit in any order.
+    a core whose memory floor (every order, recompute included) loses or cannot fit, before
+    any order is costed; an order whose block floor already loses, for all members at once.
     `floor_s`: the family's compute floor (valid for every order, ZeRO stage and SP mix)."""
     orders = orders_for(degrees_of(members[0]), space=ctx.order_space)
-    alive = list(members)
+    alive = _with_memory_floors(members, ctx, search, orders=len(orders))
     for k, order in enumerate(orders):
-        if alive and block_floor_s(alive[0], order, ctx, search) >= search.bar_s():
+        alive = _still_alive(alive, search, orders_left=len(orders) - k)
+        if alive and block_floor_s(alive[0][0], order, ctx, search) >= search.bar_s():
             search.pruned["bound"] += len(alive)
             continue
-        for core in list(alive):
-            core_floor_s = _evaluate_order(core, order, ctx, search, floor_s)
-            if core_floor_s is None:  # memory or degrees: the same for every order
+        for core, core_floor_s in list(alive):
+            if core_floor_s >= search.bar_s():
+                continue  # dropped with the orders it has left at the next order
+            if not _evaluate_order(core, order, ctx, search):
                 search.pruned["order"] += len(orders) - k - 1
-                alive.remove(core)
-            elif core_floor_s >= search.bar_s():
-                search.pruned["bound"] += len(orders) - k - 1
-                alive.remove(core)
+                alive.remove((core, core_floor_s))
 
 
-def _evaluate_order(
-    core: Core, order: list[str], ctx: Context, search: Search, family_floor_s: float
-) -> float | None:
-    """Solve one layout; returns the order-independent floor (compute without recompute, or
-    the family floor when the ILP picks the SP method per block type), or None when the layout
-    cannot fit whatever its order."""
+def _with_memory_floors(
+    members: list[Core], ctx: Context, search: Search, *, orders: int
+) -> list[tuple[Core, float]]:
+    """Members with their memory floor (bounds.memory_floor_s), cheapest first; those that
+    lose or cannot fit in any order are counted as pruned for all their orders."""
+    alive = []
+    for core in members:
+        try:
+            floor_s = memory_floor_s(core, ctx, search)
+        except SpecError as err:
+            search.note_infeasible(Infeasible("divisibility", str(err)), count=orders)
+            continue
+        except Infeasible as err:
+            search.note_infeasible(err, count=orders)
+            continue
+        if floor_s >= search.bar_s():
+            search.pruned["bound"] += orders
+            continue
+        alive.append((core, floor_s))
+    return sorted(alive, key=lambda member: member[1])
+
+
+def _still_alive(
+    alive: list[tuple[Core, float]], search: Search, *, orders_left: int
+) -> list[tuple[Core, float]]:
+    """Drop the members whose memory floor reaches the bar, with the orders they have left."""
+    keep = [(core, floor_s) for core, floor_s in alive if floor_s < search.bar_s()]
+    search.pruned["bound"] += (len(alive) - len(keep)) * orders_left
+    return keep
+
+
+def _evaluate_order(core: Core, order: list[str], ctx: Context, search: Search) -> bool:
+    """Solve one layout; False when it cannot run whatever its order (degrees, memory)."""
     try:
         base = strategy_of(core, order=order, global_batch=ctx.global_batch, stack=ctx.stack)
         options, fixed_s, fixed_b = _options(core, base, ctx, search)
@@ -133,14 +131,15 @@ def _evaluate_order(
         )
         if lower_bound_s(program) >= search.bar_s():
             search.pruned["bound"] += 1
-            return 0.0  # this bound includes this order's comm: says nothing about the others
-        floor_s = _solve_and_predict(core, order, program, ctx, search)
-        return floor_s if core.type_methods is None else family_floor_s
+            return True
+        _solve_and_predict(core, order, program, ctx, search)
     except SpecError as err:
         search.note_infeasible(Infeasible("divisibility", str(err)))
-    except Infeasible as err:
+        return False
+    except Infeasible as err:  # memory does not depend on the order either
         search.note_infeasible(err)
-    return None
+        return False
+    return True
 
 
 def _options(
@@ -148,10 +147,11 @@ def _options(
 ) -> tuple[list[BlockOption], float, float]:
     """Knapsack items of one layout: per SP method where the ILP picks it per block type."""
     if core.type_methods is None:
-        return ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus)
+        return ctx.cost.block_options(ctx.model, ctx.workload, ctx.cluster, base, ctx.num_gpus,
+                                      **cache_kwargs(ctx, search))  # fmt: skip
     found = ctx.cost.sp_block_options(
         ctx.model, ctx.workload, ctx.cluster, base, core.type_methods, ctx.num_gpus,
-        cache=search.block_runs,
+        cache=search.shared,
     )  # fmt: skip
     return found.options, found.fixed_time_s, found.fixed_memory_bytes
 
@@ -162,22 +162,22 @@ MAX_MIX_CUTS = 32  # more than the method-per-type mixes of any model (5 methods
 
 def _solve_and_predict(
     core: Core, order: list[str], program: BlockProgram, ctx: Context, search: Search
-) -> float:
+) -> None:
     """Solve the block ILP and check it with `predict`. With SP methods per block type, the
     ILP's fixed terms are a lower bound (the least over the methods), and every mix is a
     distinct layout: cut the mix found off and solve again while the ILP's bound for the
     remaining mixes could still enter the top k (docs/solver.md §1, "Mixes")."""
-    solution, prediction = _solve_fitting(core, order, program, ctx, search)
-    floor_s = prediction.breakdown.compute_s - prediction.breakdown.recompute_s
+    fronts: dict[float, Fronts] = {}  # per cap: each mix is enumerated once across the cuts
+    solution, _prediction = _solve_fitting(core, order, program, ctx, search, fronts=fronts)
     cuts: list[dict[str, str]] = []
     while core.type_methods is not None and len(cuts) < MAX_MIX_CUTS:
         cuts.append(solution.methods)
         rest = program.model_copy(update={"excluded_mixes": cuts})
         try:
-            solution, prediction = _solve_fitting(core, order, rest, ctx, search, bar_s=search.bar_s())
+            solution, _prediction = _solve_fitting(core, order, rest, ctx, search,
+                                                   bar_s=search.bar_s(), fronts=fronts)  # fmt: skip
         except Infeasible:
             break
-    return floor_s
 
 
 class _NoBetterMix(Infeasible):
@@ -191,11 +191,14 @@ def _solve_fitting(
     ctx: Context,
     search: Search,
     bar_s: float = math.inf,
+    fronts: dict[float, Fronts] | None = None,
 ) -> tuple[BlockSolution, Prediction]:
     """Solve and predict; where predict's memory exceeds the ILP's (margins the additive model
     leaves out), tighten the cap by the excess and solve again."""
+    fronts = {} if fronts is None else fronts
     for _ in range(MAX_CAP_RETRIES):
-        solution = solve_blocks(program, solver=ctx.solver)
+        reuse = fronts.setdefault(program.capacity_bytes, Fronts(program))
+        solution = solve_blocks(program, solver=ctx.solver, fronts=reuse)
         search.ilp_solves += solution.solver != "presolve"
         if solution.step_time_s >= bar_s:
             raise _NoBetterMix("bound", "no remaining SP-method mix beats the best one")
@@ -205,14 +208,14 @@ def _solve_fitting(
             order=order,
             global_batch=ctx.global_batch,
             stack=ctx.stack,
-            ckpt=ckpt_field(solution, program),
+            ckpt=ckpt_field(solution, program, ctx.model),
             sp_fields=fields,
         )
         prediction = ctx.cost.predict(ctx.model, ctx.workload, ctx.cluster, strategy, ctx.num_gpus)
         search.evaluated += 1
         excess = prediction.memory.total_bytes - prediction.memory.capacity_bytes
         if prediction.fits:
-            search.add(prediction, solution.step_time_s, _blocks_per_mode(solution))
+            search.add(prediction, solution.step_time_s, _blocks_per_mode(strategy, ctx.model))
             return solution, prediction
         cap = program.capacity_bytes - max(excess, 0.0) * 1.01 - 1.0
         program = program.model_copy(update={"capacity_bytes": cap})
@@ -223,10 +226,15 @@ def _solve_fitting(
     )
 
 
-def _blocks_per_mode(solution: BlockSolution) -> dict[str, int]:
+def _blocks_per_mode(strategy: StrategySpec, model: ModelSpec) -> dict[str, int]:
+    """Blocks of the model per checkpoint mode (`ckpt`: one mode, per group or per block)."""
+    if isinstance(strategy.ckpt, str):
+        return {strategy.ckpt: model.depth}
+    per_block = len(strategy.ckpt) == model.depth
+    counts = [1] * model.depth if per_block else [g.count for g in model.blocks]
     blocks: Counter[str] = Counter()
-    for choice in solution.choices:
-        blocks[choice.ckpt] += choice.blocks
+    for mode, n in zip(strategy.ckpt, counts, strict=True):
+        blocks[mode] += n
     return dict(sorted(blocks.items()))
 
 
@@ -241,10 +249,17 @@ def per_type_methods(ctx: Context) -> bool:
 
 
 def search_plans(
-    ctx: Context, *, top_k: int, progress: Progress | None = None
+    ctx: Context,
+    *,
+    top_k: int,
+    progress: Progress | None = None,
+    ceiling_s: float = math.inf,
+    shared: SharedWork | None = None,
 ) -> tuple[Search, int]:
     """Branch and bound over families, cheapest compute floor first; returns the search state
-    and the number of candidate layouts (core x rank order)."""
+    and the number of candidate layouts (core x rank order). `ceiling_s`: plans at or above it
+    are pruned like those that cannot enter the top k (deadline mode's question "is any layout
+    this fast?"); `shared`: sub-results kept from earlier searches of the same specs."""
     cores = list(
         core_candidates(
             model=ctx.model,
@@ -256,7 +271,7 @@ def search_plans(
             zero_with_pp=pipeline_zero_stages(ctx.stack.zero_impl),
         )
     )
-    search = Search(top_k=top_k)
+    search = Search(top_k=top_k, ceiling_s=ceiling_s, shared=shared)
     ranked = families(cores, ctx, search)
     for done, (floor_s, members) in enumerate(ranked, start=1):
         if floor_s >= search.bar_s():
@@ -312,9 +327,12 @@ def plan_fixed(
     progress: Progress | None,
     train_samples: float | None,
     train_tokens: float | None,
+    ceiling_s: float = math.inf,
+    shared: SharedWork | None = None,
 ) -> PlanResult:
     start = time.perf_counter()
-    search, candidates = search_plans(ctx, top_k=top_k, progress=progress)
+    search, candidates = search_plans(ctx, top_k=top_k, progress=progress, ceiling_s=ceiling_s,
+                                      shared=shared)  # fmt: skip
     seconds = time.perf_counter() - start
     first = search.best[0][1] if search.best else None
     samples = first and train_samples_of(

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict
 from parplan.specs import ModelSpec, StackSpec, StrategySpec
 
 CANONICAL_ORDER = ("tp", "sp", "dp", "pp")
-MAX_MICRO_BATCH = 8  # larger micro-batches only add activation memory for a ~1e5-token sample
 MAX_VPP = 4
 AUTO_ALL_ORDERS_GPUS = 32
 OrderSpace = Literal["all", "standard"]
@@ -146,9 +145,10 @@ def _expand(
     ring_ok: bool = True,
     zero_with_pp: tuple[int, ...] = (0, 1),
 ) -> Iterator[Core]:
-    micro = [m for m in divisors(global_batch // dp) if m <= MAX_MICRO_BATCH]
+    micro = divisors(global_batch // dp)  # no fixed cap: the search's memory floor bounds it
     vpps = [v for v in range(1, MAX_VPP + 1) if pp > 1 and pp * v <= model.depth] or [1]
-    zeros = (list(zero_with_pp) if pp > 1 else [0, 1, 2, 3]) if dp > 1 else [0]
+    # ZeRO shards over dp x sp (DeepSpeed-Ulysses); with pp > 1 only what the framework runs
+    zeros = (list(zero_with_pp) if pp > 1 else [0, 1, 2, 3]) if dp * sp > 1 else [0]
     variants = sp_variants(sp=sp, heads_per_tp=model.heads // tp, model=model, ring_ok=ring_ok)
     mixes = mix_variants(variants, model) if per_type and sp > 1 else [(v, None) for v in variants]
     for vpp, zero, mb, (fields, methods) in itertools.product(vpps, zeros, micro, mixes):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from parplan.cost.options import SharedWork
 from parplan.cost.records import Prediction
 from parplan.errors import Infeasible
 from parplan.plan.ilp import (
@@ -49,23 +50,31 @@ class Context(BaseModel):
 Progress = Callable[[int, int], None]
 
 
+def cache_kwargs(ctx: Context, search: Search) -> dict[str, Any]:
+    """`cache=` for the cost model's calls when it shares sub-results (EvaluateCost does)."""
+    return {"cache": search.shared} if getattr(ctx.cost, "shares_work", False) else {}
+
+
 class Search:
     """Mutable state of one search: the top-k so far, counters, the closest infeasibility."""
 
-    def __init__(self, *, top_k: int) -> None:
+    def __init__(
+        self, *, top_k: int, ceiling_s: float = math.inf, shared: SharedWork | None = None
+    ) -> None:
         self.top_k = top_k
+        self.ceiling_s = ceiling_s  # deadline mode: only plans faster than this matter
         self.best: list[tuple[tuple, Prediction, float, dict[str, int]]] = []
         self.pruned: Counter[str] = Counter()
         self.evaluated = 0
         self.ilp_solves = 0
         self.closest: Infeasible | None = None
-        self.block_runs: dict[str, Any] = {}  # evaluate.sp_block_options' per-method cache
-        self.floors: dict[str, dict[str, float]] = {}  # compute floor by block type, per strategy
+        self.shared = shared or SharedWork()  # sub-results the layouts share (cost/options.py)
         self.block_floors: dict[str, dict[str, float] | None] = {}  # by block type, per layout
 
     def bar_s(self) -> float:
-        """Step time a new plan must beat to enter the top-k (inf until k plans exist)."""
-        return self.best[-1][1].step_time_s if len(self.best) >= self.top_k else math.inf
+        """Step time a new plan must beat to enter the top-k (the ceiling until k plans exist)."""
+        kth = self.best[-1][1].step_time_s if len(self.best) >= self.top_k else math.inf
+        return min(kth, self.ceiling_s)
 
     def note_infeasible(self, err: Infeasible, *, count: int = 1) -> None:
         self.pruned[err.binding] += count
