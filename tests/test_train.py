@@ -67,7 +67,8 @@ def test_tiny_blocks_take_each_type_once() -> None:
         ((), ("--sp", "2"), r"--sp 2 disagrees with .*plan.yaml: sp=1"),
         (("--sp", "4", "--sp-method", "usp", "--ulysses", "2", "--ring", "2"),
          ("--ring", "4"), "--ring 4 disagrees"),
-        (("--zero", "3"), (), "zero=3: the reference trainer implements zero 0, 1 and 2 only"),
+        (("--tp", "2", "--zero", "3"), (),
+         "zero=3: the reference trainer with tp > 1 or FastSeq implements zero 0, 1 and 2 only"),
         (("--pp", "2"), (), "pp=2: the reference trainer runs no pipeline parallelism"),
         (("--tp", "2", "--sp", "2", "--sp-method", "ring"), (), "runs TP or SP"),
     ],
@@ -78,6 +79,12 @@ def test_disagreements_and_unsupported_layouts_are_spec_errors(
     out = _emit(tmp_path, *flags)
     with pytest.raises(SpecError, match=message):
         _setup(out, *extra)
+
+
+def test_zero_3_runs_where_no_layer_slices_weights(tmp_path) -> None:
+    """DeepSpeed ZeRO-3 gathers a module's parameters around its forward: plain DP (and the SP
+    methods that call whole modules) run it; TP and FastSeq slice weights outside those calls."""
+    assert _setup(_emit(tmp_path, "--zero", "3")).shape.strategy.zero == 3
 
 
 def test_ds_config_that_disagrees_with_the_plan_is_refused(tmp_path) -> None:

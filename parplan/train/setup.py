@@ -36,7 +36,18 @@ from parplan.specs import (
 from parplan.train.tiny import tiny_shape
 
 TRAINER = "the reference trainer"
-ZERO_STAGES = (0, 1, 2)  # DeepSpeed's engine; ZeRO-3's gather hooks miss the sliced weights
+# DeepSpeed's engine. ZeRO-3 gathers a module's parameters in hooks around its forward: the TP
+# and FastSeq layers read sliced weights outside those calls (smoke/parallel.py), so they run
+# ZeRO 0-2 only.
+ZERO_STAGES = (0, 1, 2, 3)
+ZERO_STAGES_SLICING_WEIGHTS = (0, 1, 2)
+
+
+def zero_stages(strategy: StrategySpec) -> tuple[tuple[int, ...], str]:
+    """(ZeRO stages the trainer runs for this layout, who runs it: for the error message)."""
+    if strategy.tp > 1 or "fastseq" in strategy.methods_used:
+        return ZERO_STAGES_SLICING_WEIGHTS, f"{TRAINER} with tp > 1 or FastSeq"
+    return ZERO_STAGES, TRAINER
 
 
 class Prediction(BaseModel):
@@ -86,7 +97,8 @@ def load_run(args: argparse.Namespace) -> RunSetup:
         nproc=gpus, strategy=strategy, steps=args.steps, timeout_s=args.timeout_s,
         seed=args.seed, cluster=args.cluster, precision=_precision(ds_config), **fields,
     )  # fmt: skip
-    validate(shape, who=TRAINER, zero_stages=ZERO_STAGES)
+    stages, who = zero_stages(shape.strategy)
+    validate(shape, who=who, zero_stages=stages)
     if args.tiny:  # the cost model on the tiny model itself, on the plan's cluster
         m, w, s = to_specs(shape)
         prediction = predicted(m, w, cluster, s, gpus=gpus,
