@@ -66,17 +66,15 @@ class CommModel:
         size = self.group_size(call.dim)
         if size <= 1 or call.count == 0 or call.buffer_bytes == 0:
             return CallTime(call=call, group_size=size, time_s=0.0, tier="-", edge="-")
-        est = estimate_collective(
-            self.topology,
-            op=call.op,
-            groups=self.groups[call.dim],
-            buffer_bytes=call.buffer_bytes,
-            steps=call.steps,
-        )
-        return CallTime(
-            call=call,
-            group_size=size,
-            time_s=est.time_s * call.count,
-            tier=est.bottleneck.tier,
-            edge=est.bottleneck.edge,
-        )
+        groups = self.groups[call.dim]
+        # the planner times the same call on the same groups under every ZeRO stage and SP
+        # mix: one estimate per (op, groups, bytes, steps); `groups` is kept to check identity
+        key = ("call", call.op, id(groups), call.buffer_bytes, call.steps)
+        hit = self.topology.cache.get(key)
+        if hit is None or hit[0] is not groups:
+            est = estimate_collective(self.topology, op=call.op, groups=groups,
+                                      buffer_bytes=call.buffer_bytes, steps=call.steps)  # fmt: skip
+            hit = (groups, est.time_s, est.bottleneck.tier, est.bottleneck.edge)
+            self.topology.cache[key] = hit
+        _groups_kept, time_s, tier, edge = hit
+        return CallTime(call=call, group_size=size, time_s=time_s * call.count, tier=tier, edge=edge)

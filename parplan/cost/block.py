@@ -24,7 +24,7 @@ from parplan.cost.strategies.ulysses import ulysses_calls
 from parplan.cost.strategies.usp import usp_calls
 from parplan.cost.strategies.zero_impl import effective_zero, zero3_gathers_per_block
 from parplan.errors import SpecError
-from parplan.model.anatomy import stream_rows
+from parplan.model.anatomy import BlockAnatomy, identity_memo, stream_rows
 from parplan.model.blocks import block_anatomy
 from parplan.model.flops import BlockCost, ModelCost, model_cost
 from parplan.model.gemms import gemm_shapes, token_macs
@@ -164,10 +164,18 @@ def _gemm_utilization(inp: Inputs, block: BlockCost, device: Device) -> float:
     """FLOP-weighted tile/wave utilization (kernels/gemm.py) of the block's GEMMs on one GPU
     (model/gemms.py: the anatomy's shapes under this TP/SP split; each with its dgrad and wgrad)."""
     s = inp.strategy
-    shapes = gemm_shapes(block.anatomy, inp.geometry, micro_batch=s.micro_batch, tp=s.tp,
-                         sp=s.sp, sp_method=s.sp_method)  # fmt: skip
+    return _anatomy_utilization(block.anatomy, inp.geometry, micro_batch=s.micro_batch, tp=s.tp,
+                                sp=s.sp, sp_method=s.sp_method, sms=device.sms)  # fmt: skip
+
+
+@identity_memo
+def _anatomy_utilization(anatomy: BlockAnatomy, geometry: TokenGeometry, *, micro_batch: int,
+                         tp: int, sp: int, sp_method: str, sms: int | None) -> float:  # fmt: skip
+    """The planner asks for the same shapes under every rank order and ZeRO stage: memoized."""
+    shapes = gemm_shapes(anatomy, geometry, micro_batch=micro_batch, tp=tp, sp=sp,
+                         sp_method=sp_method)  # fmt: skip
     flops = sum(g.flops for g in shapes)
-    time = sum(g.flops / training_utilization(m=g.m, n=g.n, k=g.k, sms=device.sms) for g in shapes)
+    time = sum(g.flops / training_utilization(m=g.m, n=g.n, k=g.k, sms=sms) for g in shapes)
     return flops / time if time else 1.0
 
 
