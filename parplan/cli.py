@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sys
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
+import typer.main
 
 from parplan.commands import register_all
 from parplan.errors import SpecError
@@ -25,14 +27,43 @@ app = typer.Typer(
 STATE = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            print(f"parplan {version('parplan')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("parplan (not installed: no version metadata)")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    _version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version."
+    ),
 ) -> None:
     STATE["debug"] = debug
 
 
 register_all(app)
+
+
+def click_app() -> typer.core.TyperGroup:
+    """The app's command tree, with on/off flags shown without a type: typer's rich help prints
+    the type of every option, `<bool>` for a flag that takes no value."""
+    root = typer.main.get_command(app)
+    _untyped_flags(root)
+    return root
+
+
+def _untyped_flags(cmd) -> None:  # noqa: ANN001 (a click command or group)
+    help_option = cmd.get_help_option(cmd.context_class(cmd))  # created on demand, then cached
+    for param in [*cmd.params, help_option]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _untyped_flags(sub)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -54,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: list[str], *, debug: bool) -> int:
     try:
-        code = app(args=args, standalone_mode=False)
+        code = click_app().main(args=args, prog_name="parplan", standalone_mode=False)
     except SpecError as err:
         if debug:
             raise
@@ -65,6 +96,8 @@ def _run(args: list[str], *, debug: bool) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     except Exception as err:  # click usage errors carry their own exit code
+        if type(err).__name__ == "NoArgsIsHelpError":  # `parplan` alone: the help was printed
+            return 0
         code = getattr(err, "exit_code", None)
         if code is not None and hasattr(err, "format_message"):
             command = f"parplan {args[0]} " if args and not args[0].startswith("-") else "parplan "

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from pydantic import ValidationError
+
 from parplan.errors import SpecError
 
 
@@ -48,3 +50,15 @@ def writable_output(
 def writable_file(path: Path | None, flag: str) -> None:
     """An output file whose folder must already exist (e.g. a plot)."""
     writable_output(path, flag, create_parents=False)
+
+
+def flag_problems(err: ValidationError) -> str:
+    """A pydantic error over flag values as one line naming every flag: `--steps=0 must be
+    greater than 0; --fps=-1 ...` (a field's name is its flag's, in kebab case)."""
+    problems = []
+    for e in err.errors():
+        loc = e.get("loc") or ()
+        flag = "--" + str(loc[-1]).replace("_", "-") if loc else "flags"
+        text = e["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        problems.append(f"{flag}={e.get('input')!r} {text[0].lower() + text[1:]}")
+    return "; ".join(dict.fromkeys(problems))

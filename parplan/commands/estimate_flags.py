@@ -11,6 +11,7 @@ from typing import Any, get_args
 import typer
 from pydantic import ValidationError
 
+from parplan.commands.checks import flag_problems
 from parplan.commands.strategy_flags import stack_parameters
 from parplan.errors import SpecError
 from parplan.estimate.seed import FactorialFundsInputs
@@ -124,9 +125,7 @@ def ff_inputs(flags: dict[str, Any]) -> FactorialFundsInputs:
     try:
         return FactorialFundsInputs(**given)
     except ValidationError as err:
-        first = err.errors()[0]
-        flag = "--" + str(first["loc"][0]).replace("_", "-")
-        raise SpecError(f"{flag}={first['input']!r} {first['msg'].lower()}") from None
+        raise SpecError(flag_problems(err)) from None
 
 
 def reject_ff_only_flags(flags: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from parplan.commands.checks import flag_problems
 from parplan.commands.tables import quantity_table
 from parplan.errors import SpecError
 from parplan.smoke.extra import require_smoke_extra
@@ -54,19 +55,13 @@ def smoke_config(
             cluster=cluster, timeout_s=timeout_s, **fields,
         )  # fmt: skip
     except ValidationError as err:  # pydantic: bad sizes; name the flag
-        raise SpecError(_flag_error(err)) from None
+        raise SpecError(flag_problems(err)) from None
     from parplan.smoke.config import validate
 
     validate(cfg)
     if cluster is not None:
         load_cluster(cluster)  # a bad --cluster fails now, not after the run
     return cfg
-
-
-def _flag_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    flag = "--" + str(first["loc"][-1]).replace("_", "-") if first.get("loc") else "smoke flags"
-    return f"{flag}={first.get('input')!r} {first['msg'].lower().replace('input should be', 'must be')}"
 
 
 def _print_report(report: dict) -> None:
