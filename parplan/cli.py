@@ -66,8 +66,20 @@ def _untyped_flags(cmd) -> None:  # noqa: ANN001 (a click command or group)
         _untyped_flags(sub)
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    return f"warning: {message}\n"
+class _OneLineWarnings:
+    """`warning: message` once per message and command: the library re-arms Python's own
+    once-per-place registry whenever it silences warnings (warnings.catch_warnings), so a
+    padding note would repeat for every planner call of a deadline search."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+        text = str(message)
+        if text in self.seen:
+            return ""
+        self.seen.add(text)
+        return f"warning: {text}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     previous = warnings.formatwarning
     if not debug:
-        warnings.formatwarning = _one_line_warning
+        warnings.formatwarning = _OneLineWarnings()
     try:
         return _run(args, debug=debug)
     finally:

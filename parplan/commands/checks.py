@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -62,3 +63,17 @@ def flag_problems(err: ValidationError) -> str:
         text = e["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
         problems.append(f"{flag}={e.get('input')!r} {text[0].lower() + text[1:]}")
     return "; ".join(dict.fromkeys(problems))
+
+
+def announce(path: Path | str, what: str) -> None:
+    """Say on stderr where a file was written (stdout may be one JSON object)."""
+    print(f"wrote {path}: {what}", file=sys.stderr)
+
+
+def announce_files(paths: list[Path], what: str) -> None:
+    """`wrote DIR/: a, b, c (what)` on stderr, one line per folder written into."""
+    folders: dict[Path, list[str]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, []).append(path.name)
+    for folder, names in folders.items():
+        print(f"wrote {folder}/: {', '.join(names)} ({what})", file=sys.stderr)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from parplan.commands.tables import stack_text
+from parplan.commands.tables import ckpt_text, fixed_columns, layout_text, new_table, stack_text
 from parplan.cost.goodput import Goodput
-from parplan.plan.results import Plan, PlanResult
+from parplan.plan.results import Plan, PlanResult, SearchStats
 from parplan.specs import StackSpec
 
 
@@ -18,19 +18,13 @@ def plan_notes(best: Plan) -> list[str]:
     ]
 
 
-def _strategy_text(p: Plan) -> tuple[str, str]:
-    s = p.strategy
-    sp = f"{s.sp} {s.sp_method}" + (f" {s.ulysses}x{s.ring}" if "usp" in s.methods_used else "")
-    if s.sp_methods:  # per-block-type methods: (temporal=dsp)
-        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
-    ckpt = (
-        s.ckpt
-        if isinstance(s.ckpt, str)
-        else ",".join(f"{k}:{v}" for k, v in p.ckpt_blocks.items())
-    )
-    parts = [f"dp{s.dp}", f"tp{s.tp}" if s.tp > 1 else "", f"sp{sp}" if s.sp > 1 else "",
-             (f"pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else "")) if s.pp > 1 else ""]  # fmt: skip
-    return " ".join(part for part in parts if part), ckpt
+def sp_types_note(plans: list[Plan]) -> str | None:
+    """The line that reads a per-type mix (`ulysses/dsp` in a layout); None when no plan has one."""
+    mixes = {tuple(sorted(p.strategy.sp_methods)) for p in plans if p.strategy.sp_methods}
+    if not mixes:
+        return None
+    types = "; ".join("/".join(m) for m in sorted(mixes))
+    return f"a/b in a layout: the SP method per block type ({types})"
 
 
 def goodput_json(goodput: Goodput | None) -> dict:
@@ -51,58 +45,74 @@ def print_result(
     console = Console()
     console.print(stack_text(stack))
     if result.curve:
-        _print_curve(console, result)
+        console.print(curve_table(result))
     if not result.plans:
         bad = result.infeasible or {}
         console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
         return
-    table = Table(title=f"{title} on {result.gpus} GPUs, global batch {result.global_batch}")
-    with_days = any(p.time_to_train_days is not None for p in result.plans)
-    columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB/GPU",
-               "bottleneck"] + ["days"] * with_days  # fmt: skip
-    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
-    for i, column in enumerate(columns):  # numbers never wrap or shrink; text columns give way
-        text = column in ("layout", "ckpt", "order", "bottleneck")
-        width = max([len(column)] + [len(row[i]) for row in rows])
-        table.add_column(column, no_wrap=not text, min_width=None if text else width)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    console.print(plans_table(result, title=title))
+    note = sp_types_note(result.plans)
+    if note:
+        console.print(note)
     if goodput is not None:
         console.print(goodput_line(goodput, result.plans[0].time_to_train_days))
-    s = result.search
-    console.print(
-        f"searched {s.candidates} layouts in {s.seconds:.2f} s ({s.evaluated} costed, "
-        f"{s.pruned} pruned: {s.pruned_by}; {s.ilp_solves} ILPs with {s.solver}, "
-        f"orders: {s.order_space})"
-    )
+    console.print(search_line(result.search))
+
+
+def plans_table(result: PlanResult, *, title: str) -> Table:
+    with_days = any(p.time_to_train_days is not None for p in result.plans)
+    columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB",
+               "bottleneck"] + ["days"] * with_days  # fmt: skip
+    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
+    table = new_table(f"{title} · {result.gpus} GPUs · batch {result.global_batch}")
+    return fixed_columns(table, columns, rows, text=("ckpt", "bottleneck"),
+                         left=("layout", "order"))  # fmt: skip
+
+
+def search_line(s: SearchStats) -> str:
+    """What the search did, in counts that add up: every layout searched (core x rank order) was
+    either solved (block ILP, then `predict`) or pruned for one reason; `predictions` counts the
+    `predict` calls, more than the layouts solved (re-solves under a tighter memory cap, one
+    per SP-method mix)."""
+    if s.candidates == 0:
+        return f"deadline sizing in {s.seconds:.2f} s"
+    solved = s.candidates - s.pruned
+    reasons = ", ".join(f"{n:,} {PRUNE_REASONS.get(k, k)}" for k, n in
+                        sorted(s.pruned_by.items(), key=lambda kv: -kv[1]))  # fmt: skip
+    return (f"searched {s.candidates:,} layouts in {s.seconds:.2f} s: {solved:,} solved + "
+            f"{s.pruned:,} pruned ({reasons}); {s.evaluated:,} predict calls, {s.ilp_solves:,} "
+            f"ILPs ({s.solver}); rank orders: {s.order_space}")  # fmt: skip
+
+
+# plan/search.py's prune counters, as the summary line names them
+PRUNE_REASONS = {
+    "bound": "by bound",
+    "order": "other orders of an infeasible layout",
+    "memory": "memory",
+    "divisibility": "divisibility",
+    "batch": "global batch",
+}
 
 
 def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
-    layout, ckpt = _strategy_text(p)
     b = p.bottleneck
     days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
     return [
         str(k),
-        layout,
+        layout_text(p.strategy),
         str(p.strategy.zero),
         str(p.strategy.micro_batch),
-        ckpt,
+        ckpt_text(p.strategy.ckpt, p.ckpt_blocks),
         ",".join(d for d in p.strategy.order if getattr(p.strategy, d) > 1) or "-",
         f"{p.step_time_s:.3f}",
         f"{p.mfu:.1%}",
         f"{p.memory_gib_per_gpu:.1f}",
-        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')}/{b.get('tier')}",
+        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')} on {b.get('tier')}",
     ] + [days] * with_days
 
 
-def _print_curve(console: Console, result: PlanResult) -> None:
-    table = Table(title=f"cluster size vs time to train (deadline {result.deadline_days:g} days)")
-    table.add_column("nodes")
-    table.add_column("GPUs")
-    table.add_column("days")
-    for point in result.curve:
-        mark = " <" if point.gpus == result.gpus else ""
-        days = "no plan" if point.days is None else f"{point.days:.1f}{mark}"
-        table.add_row(str(point.nodes), str(point.gpus), days)
-    console.print(table)
+def curve_table(result: PlanResult) -> Table:
+    rows = [[str(p.nodes), str(p.gpus), "no plan" if p.days is None else
+             f"{p.days:.1f}" + (" <" if p.gpus == result.gpus else "")] for p in result.curve]  # fmt: skip
+    table = new_table(f"cluster size vs time to train (deadline {result.deadline_days:g} days)")
+    return fixed_columns(table, ["nodes", "GPUs", "days"], rows)

@@ -8,16 +8,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from parplan.commands.checks import require_positive, writable_output
+from parplan.commands.checks import announce_files, require_positive, writable_output
 from parplan.commands.common import (
     CLUSTER_OPT,
+    DEFAULT_GPUS_TEXT,
     JSON_OPT,
     MODEL_OPT,
     WORKLOAD_OPT,
+    default_gpus,
     note_calibration,
+    spec_default,
 )
 from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
-from parplan.commands.tables import quantity_table, stack_text
+from parplan.commands.tables import layout_text, quantity_table, stack_text
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
 from parplan.plan.emit import SpecSources, emit_or_fail
@@ -28,23 +31,25 @@ def predict(
     model: str = MODEL_OPT,
     workload: str = WORKLOAD_OPT,
     cluster: str = CLUSTER_OPT,
-    gpus: int = typer.Option(None, "--gpus", help="GPUs in the run (default: dp*tp*sp*pp)."),
-    strategy_file: str = typer.Option(None, "--strategy", help="Strategy YAML (e.g. a plan.yaml)."),
-    dp: int = typer.Option(None, "--dp", help="Data-parallel degree (default: gpus/(tp*sp*pp))."),
-    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree (Megatron)."),
-    pp: int = typer.Option(None, "--pp", help="Pipeline stages."),
-    vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank."),
-    sp: int = typer.Option(None, "--sp", help="Sequence-parallel degree."),
-    sp_method: str = typer.Option(None, "--sp-method", help="none|ulysses|ring|fastseq|usp|dsp"),
-    sp_methods: str = typer.Option(None, "--sp-methods", help="SP method per block type, e.g. spatial=dsp,temporal=ulysses (others use --sp-method)."),
-    ulysses: int = typer.Option(None, "--ulysses", help="USP: Ulysses degree (inner)."),
-    ring: int = typer.Option(None, "--ring", help="USP: ring degree (outer)."),
-    megatron_sp: bool = typer.Option(None, "--megatron-sp/--no-megatron-sp", help="TP sequence parallelism."),
-    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard)."),
-    ckpt: str = typer.Option(None, "--ckpt", help="none|selective|full, or one per block group, comma-separated."),
-    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
-    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
-    order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
+    gpus: int = typer.Option(None, "--gpus", help="GPUs in the run; with --dp or "
+                             "--strategy: dp*tp*sp*pp.", show_default=DEFAULT_GPUS_TEXT),
+    strategy_file: str = typer.Option(None, "--strategy", help="Strategy YAML (e.g. a plan.yaml); "
+                                      "flags override its keys.", show_default="none"),
+    dp: int = typer.Option(None, "--dp", help="Data-parallel degree.", show_default="gpus/(tp*sp*pp)"),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree (Megatron).", show_default=spec_default("tp")),
+    pp: int = typer.Option(None, "--pp", help="Pipeline stages.", show_default=spec_default("pp")),
+    vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank.", show_default=spec_default("vpp")),
+    sp: int = typer.Option(None, "--sp", help="Sequence-parallel degree.", show_default=spec_default("sp")),
+    sp_method: str = typer.Option(None, "--sp-method", help="none|ulysses|ring|fastseq|usp|dsp", show_default=spec_default("sp_method")),
+    sp_methods: str = typer.Option(None, "--sp-methods", help="SP method per block type, e.g. spatial=dsp,temporal=ulysses (others use --sp-method).", show_default="none"),
+    ulysses: int = typer.Option(None, "--ulysses", help="USP: Ulysses degree (inner).", show_default=spec_default("ulysses")),
+    ring: int = typer.Option(None, "--ring", help="USP: ring degree (outer).", show_default=spec_default("ring")),
+    megatron_sp: bool = typer.Option(None, "--megatron-sp/--no-megatron-sp", help="TP sequence parallelism.", show_default=spec_default("megatron_sp")),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard).", show_default=spec_default("zero")),
+    ckpt: str = typer.Option(None, "--ckpt", help="none|selective|full, or one per block group, comma-separated.", show_default=spec_default("ckpt")),
+    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch.", show_default=spec_default("micro_batch")),
+    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step.", show_default="the workload's"),
+    order: str = typer.Option(None, "--order", help="Rank order, innermost first.", show_default=spec_default("order")),
     emit_dir: Path = typer.Option(
         None, "--emit", help="Write ds_config.json, launch.sh, plan.yaml for this layout into this folder."
     ),
@@ -55,21 +60,24 @@ def predict(
     require_positive(gpus=gpus)
     writable_output(emit_dir, "--emit", kind="folder")
     note_calibration(cluster)
+    specs = dict(model=load_model(model), workload=load_workload(workload),
+                 cluster=load_cluster(cluster))  # fmt: skip
+    if gpus is None and dp is None and not strategy_file:
+        gpus = default_gpus(specs["cluster"])
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
         megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
         global_batch=global_batch, order=order, **(stack_flags or {}),
     )  # fmt: skip
-    specs = dict(model=load_model(model), workload=load_workload(workload),
-                 cluster=load_cluster(cluster))  # fmt: skip
     pred = predict_step(*specs.values(), strategy, gpus)
     if emit_dir is not None:
-        emit_or_fail(
+        written = emit_or_fail(
             directory=emit_dir, strategy=strategy, num_gpus=pred.num_gpus, **specs,
             prediction=(pred.step_time_s, pred.memory_gib_per_gpu),
             sources=SpecSources(model=model, workload=workload, cluster=cluster),
         )  # fmt: skip
+        announce_files(written, "launch files for this layout")
     if as_json:
         print(json.dumps(prediction_json(pred), indent=2))
         return
@@ -88,7 +96,8 @@ def prediction_json(pred: Prediction) -> dict:
 def print_prediction(pred: Prediction, title: str) -> None:
     console = Console()
     s, b = pred.strategy, pred.breakdown
-    console.print(f"[bold]{title}[/]  on {pred.num_gpus} GPUs: {_strategy_text(s)}")
+    console.print(f"[bold]{title}[/] · {pred.num_gpus} GPUs")
+    console.print(f"layout {_strategy_text(s)}")
     console.print(stack_text(s.stack))
     rows = [
         ("step time", f"{pred.step_time_s:.4g} s"),
@@ -121,13 +130,10 @@ def bottleneck_text(bn) -> str:  # noqa: ANN001
 
 
 def _strategy_text(s: StrategySpec) -> str:
-    sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if "usp" in s.methods_used else "")
-    if s.sp_methods:
-        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
-    return (
-        f"dp={s.dp} tp={s.tp} pp={s.pp} vpp={s.vpp} {sp} zero={s.zero} ckpt={s.ckpt} "
-        f"micro_batch={s.micro_batch} order={','.join(s.order)}"
-    )
+    """`dp8 sp8 ulysses, zero 3, ckpt full, ...`: the compact layout and the other knobs."""
+    ckpt = s.ckpt if isinstance(s.ckpt, str) else ",".join(s.ckpt)
+    return (f"{layout_text(s)}, zero {s.zero}, ckpt {ckpt}, micro-batch {s.micro_batch}, "
+            f"order {','.join(s.order)}" + (", megatron-sp" if s.megatron_sp else ""))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -17,37 +17,52 @@ from pydantic import ValidationError
 from parplan.errors import SpecError
 from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
+
+def _stack_default(field: str) -> str:
+    """StackSpec's default of `field` as `--help` shows it (None: the workload's precision)."""
+    value = StackSpec.model_fields[field].default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "the workload's" if value is None else str(value)
+
+
 ATTENTION_OPT = typer.Option(
     None,
     "--attention",
-    help="Attention kernel: flash2 (default: FlashAttention-2, PyTorch SDPA), flash3, cudnn "
-    "(Transformer Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
+    help="Attention kernel: flash2 (FlashAttention-2, PyTorch SDPA), flash3, cudnn (Transformer "
+    "Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
+    show_default=_stack_default("attention"),
 )
 ATTENTION_DROPOUT_OPT = typer.Option(
-    None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."
-)
+    None, "--attention-dropout/--no-attention-dropout",
+    help="Unfused attention with dropout on the scores.", show_default=_stack_default("attention_dropout"),
+)  # fmt: skip
 TP_OVERLAP_OPT = typer.Option(
     None,
     "--tp-comm-overlap/--no-tp-comm-overlap",
     help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
+    show_default=_stack_default("tp_comm_overlap"),
 )
 ELEMENTWISE_OPT = typer.Option(
     None,
     "--elementwise",
-    help="Norms, modulation, activations: eager (default: one PyTorch kernel per op) or fused "
+    help="Norms, modulation, activations: eager (one PyTorch kernel per op) or fused "
     "(torch.compile, Transformer Engine, apex).",
+    show_default=_stack_default("elementwise"),
 )
 TEXT_ENCODER_PRECISION_OPT = typer.Option(
     None,
     "--text-encoder-precision",
-    help="Precision of the online text encoder (bf16|fp16|fp8|fp32; default: the workload's).",
+    help="Precision of the online text encoder (bf16|fp16|fp8|fp32).",
+    show_default=_stack_default("text_encoder_precision"),
 )
 ZERO_IMPL_OPT = typer.Option(
     None,
     "--zero-impl",
     help="Who issues the DP/ZeRO collectives, i.e. how many calls a step makes: megatron "
-    "(default: parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
+    "(parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
     "deepspeed (ZeRO-3: one gather per submodule; 5e8-element buckets).",
+    show_default=_stack_default("zero_impl"),
 )
 # StrategySpec.stack fields -> (annotation, option); every command that costs a layout takes them
 STACK_OPTIONS: dict[str, tuple[Any, Any]] = {
