@@ -5,7 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from parplan.commands.tables import ckpt_text, fixed_columns, layout_text, new_table, stack_text
+from parplan.commands.tables import (
+    ckpt_text,
+    fixed_columns,
+    layout_text,
+    min_width,
+    new_table,
+    stack_text,
+)
 from parplan.cost.goodput import Goodput
 from parplan.plan.results import Plan, PlanResult, SearchStats
 from parplan.specs import StackSpec
@@ -19,12 +26,12 @@ def plan_notes(best: Plan) -> list[str]:
 
 
 def sp_types_note(plans: list[Plan]) -> str | None:
-    """The line that reads a per-type mix (`ulysses/dsp` in a layout); None when no plan has one."""
+    """The line that reads a per-type mix (`fastseq/ulysses` in a layout); None without one."""
     mixes = {tuple(sorted(p.strategy.sp_methods)) for p in plans if p.strategy.sp_methods}
     if not mixes:
         return None
-    types = "; ".join("/".join(m) for m in sorted(mixes))
-    return f"a/b in a layout: the SP method per block type ({types})"
+    types = "; ".join("/".join(m) + "/others" for m in sorted(mixes))
+    return f"a/b in a layout: an SP method per block type ({types})"
 
 
 def goodput_json(goodput: Goodput | None) -> dict:
@@ -50,7 +57,13 @@ def print_result(
         bad = result.infeasible or {}
         console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
         return
-    console.print(plans_table(result, title=title))
+    table = plans_table(result, title=title)
+    if min_width(console, table) > console.width:  # narrow: bottlenecks under the table
+        table = plans_table(result, title=title, bottleneck=False)
+        console.print(table)
+        console.print(bottlenecks_line(result.plans))
+    else:
+        console.print(table)
     note = sp_types_note(result.plans)
     if note:
         console.print(note)
@@ -59,14 +72,32 @@ def print_result(
     console.print(search_line(result.search))
 
 
-def plans_table(result: PlanResult, *, title: str) -> Table:
+def plans_table(result: PlanResult, *, title: str, bottleneck: bool = True) -> Table:
     with_days = any(p.time_to_train_days is not None for p in result.plans)
     columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB",
-               "bottleneck"] + ["days"] * with_days  # fmt: skip
-    rows = [_plan_row(k, p, with_days=with_days) for k, p in enumerate(result.plans, start=1)]
-    table = new_table(f"{title} · {result.gpus} GPUs · batch {result.global_batch}")
+               "bottleneck", "days"]  # fmt: skip
+    rows = [_plan_row(k, p) for k, p in enumerate(result.plans, start=1)]
+    keep = [bottleneck, with_days]
+    columns, rows = columns[:9] + [c for c, k in zip(columns[9:], keep, strict=True) if k], [
+        row[:9] + [c for c, k in zip(row[9:], keep, strict=True) if k] for row in rows]
+    table = new_table(f"{title} · {result.gpus} GPUs · batch {result.global_batch}", gap=1)
     return fixed_columns(table, columns, rows, text=("ckpt", "bottleneck"),
                          left=("layout", "order"))  # fmt: skip
+
+
+def bottlenecks_line(plans: list[Plan]) -> str:
+    """`bottleneck: #1-3 compute; #4 sp on nvlink` (plans grouped by their bottleneck)."""
+    groups: dict[str, list[int]] = {}
+    for k, p in enumerate(plans, start=1):
+        groups.setdefault(bottleneck_text(p), []).append(k)
+    numbers = {text: ",".join(map(str, ks)) if ks != list(range(ks[0], ks[-1] + 1)) or len(ks) < 3
+               else f"{ks[0]}-{ks[-1]}" for text, ks in groups.items()}  # fmt: skip
+    return "bottleneck: " + "; ".join(f"#{numbers[text]} {text}" for text in groups)
+
+
+def bottleneck_text(p: Plan) -> str:
+    b = p.bottleneck
+    return b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')} on {b.get('tier')}"
 
 
 def search_line(s: SearchStats) -> str:
@@ -94,9 +125,7 @@ PRUNE_REASONS = {
 }
 
 
-def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
-    b = p.bottleneck
-    days = "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}"
+def _plan_row(k: int, p: Plan) -> list[str]:
     return [
         str(k),
         layout_text(p.strategy),
@@ -107,8 +136,9 @@ def _plan_row(k: int, p: Plan, *, with_days: bool) -> list[str]:
         f"{p.step_time_s:.3f}",
         f"{p.mfu:.1%}",
         f"{p.memory_gib_per_gpu:.1f}",
-        b.get("dim") if b.get("tier") in (None, "-") else f"{b.get('dim')} on {b.get('tier')}",
-    ] + [days] * with_days
+        bottleneck_text(p),
+        "-" if p.time_to_train_days is None else f"{p.time_to_train_days:.1f}",
+    ]
 
 
 def curve_table(result: PlanResult) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from parplan.specs import StackSpec, StrategySpec
@@ -68,10 +69,18 @@ def fixed_columns(
     return table
 
 
+def min_width(console: Console, table: Table) -> int:
+    """The narrowest `table` renders without cutting a cell (rich clamps a measurement to the
+    console's width: measure on a wide canvas)."""
+    return console.measure(table, options=console.options.update_width(10_000)).minimum
+
+
 def layout_text(s: StrategySpec) -> str:
     """`dp4 sp16 usp8x2`: the degrees above 1 (dp always), the SP method with USP's
-    ulysses x ring split, per-block-type methods as `ulysses/dsp` (block types sorted)."""
-    methods = [s.sp_methods[t] for t in sorted(s.sp_methods)] if s.sp_methods else [s.sp_method]
+    ulysses x ring split; with SP methods per block type, `fastseq/ulysses`: the methods of the
+    types in `sp_methods` (sorted), then `sp_method`, the other types' (sp_types_note)."""
+    methods = [s.sp_methods[t] for t in sorted(s.sp_methods)] if s.sp_methods else []
+    methods.append(s.sp_method)
     sp = "/".join(f"usp{s.ulysses}x{s.ring}" if m == "usp" else m for m in methods)
     parts = [f"dp{s.dp}", f"tp{s.tp}" if s.tp > 1 else "", f"sp{s.sp} {sp}" if s.sp > 1 else "",
              (f"pp{s.pp}" + (f"x{s.vpp}" if s.vpp > 1 else "")) if s.pp > 1 else ""]  # fmt: skip
