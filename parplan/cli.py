@@ -66,33 +66,39 @@ def _untyped_flags(cmd) -> None:  # noqa: ANN001 (a click command or group)
         _untyped_flags(sub)
 
 
-class _OneLineWarnings:
-    """`warning: message` once per message and command: the library re-arms Python's own
-    once-per-place registry whenever it silences warnings (warnings.catch_warnings), so a
-    padding note would repeat for every planner call of a deadline search."""
+class _HeldWarnings:
+    """Warnings as `warning: message` lines, once per message, printed when the command ends:
+    a bad input is then exactly one line on stderr (the error), and a warning does not break
+    a progress bar. The library re-arms Python's once-per-place registry whenever it silences
+    warnings (warnings.catch_warnings), so without this a padding note repeats per planner call."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.messages: dict[str, None] = {}
 
-    def __call__(self, message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-        text = str(message)
-        if text in self.seen:
-            return ""
-        self.seen.add(text)
-        return f"warning: {text}\n"
+    def format(self, message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+        self.messages[str(message)] = None
+        return ""
+
+    def flush(self) -> None:
+        for message in self.messages:
+            print(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the Typer app, mapping SpecError to exit 2 with one line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    previous = warnings.formatwarning
-    if not debug:
-        warnings.formatwarning = _OneLineWarnings()
+    if debug:
+        return _run(args, debug=True)
+    held, previous = _HeldWarnings(), warnings.formatwarning
+    warnings.formatwarning = held.format
     try:
-        return _run(args, debug=debug)
+        code = _run(args, debug=False)
     finally:
         warnings.formatwarning = previous
+    if code != 2:
+        held.flush()
+    return code
 
 
 def _run(args: list[str], *, debug: bool) -> int:

@@ -123,7 +123,11 @@ def plot_curve(result: PlanResult, path: Path, *, title: str) -> None:
                    label=f"deadline: {result.deadline_days:g} days")  # fmt: skip
     if result.gpus:
         ax.axvline(result.gpus, linestyle=":", color="red", label=f"chosen: {result.gpus:,} GPUs")
-    ax.set(xscale="log", yscale="log", xlabel="GPUs", ylabel="days to train")
+    if points:  # log axes need data; with none, the plot says so
+        ax.set(xscale="log", yscale="log")
+    else:
+        ax.text(0.5, 0.5, "no plan fits at any cluster size", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="GPUs", ylabel="days to train")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     _save(fig, path)

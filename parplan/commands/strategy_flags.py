@@ -117,6 +117,11 @@ def reject_stack_flags(flags: dict[str, Any], *, why: str) -> None:
             raise SpecError(f"--{name.replace('_', '-')} does not apply {why}")
 
 
+def _positive_int(value: Any) -> bool:
+    """A degree dp can be derived from; anything else is the spec validation's to report."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:
     inner = tp * sp * pp
     if gpus % inner:
@@ -160,7 +165,8 @@ def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags)
     merged = {**base, **given}
     if stack:
         merged["stack"] = {**merged.get("stack", {}), **stack}
-    if "dp" not in merged and gpus is not None:
+    degrees = [merged.get(k, 1) for k in ("tp", "sp", "pp")]
+    if "dp" not in merged and gpus is not None and all(_positive_int(d) for d in degrees):
         merged["dp"] = derive_dp(
             gpus=gpus, tp=merged.get("tp", 1), sp=merged.get("sp", 1), pp=merged.get("pp", 1)
         )

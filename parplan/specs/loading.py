@@ -112,7 +112,7 @@ def _problem_text(e: dict) -> str:
 
 def _problem(cls: type[BaseModel], e: dict) -> str:
     loc = _clean_loc(tuple(e.get("loc", ())))
-    path = ".".join(str(p) for p in loc) or "<top level>"
+    path = _printable(".".join(str(p) for p in loc)) or "<top level>"
     if e["type"] == "extra_forbidden":
         parent = _walk_model(cls, loc[:-1])
         allowed = ", ".join(parent.model_fields) if parent else "see SPEC_FORMAT.md"
@@ -121,6 +121,11 @@ def _problem(cls: type[BaseModel], e: dict) -> str:
         return f"missing required key '{path}'"
     text = e["msg"] if e.get("merged") else _problem_text(e)
     return f"{path}={_short(e.get('input'))} {text}" if loc else text
+
+
+def _printable(text: str) -> str:
+    """A key as typed, with control characters escaped (an error stays one line)."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _short(value: Any) -> str:
