@@ -6,6 +6,7 @@ line on stderr and exit code 2; `--debug` (before the subcommand) shows the trac
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +15,7 @@ import typer
 import typer.main
 
 from parplan.commands import register_all
+from parplan.commands.common import show_spec_defaults
 from parplan.errors import SpecError
 
 app = typer.Typer(
@@ -50,10 +52,12 @@ register_all(app)
 
 
 def click_app() -> typer.core.TyperGroup:
-    """The app's command tree, with on/off flags shown without a type: typer's rich help prints
-    the type of every option, `<bool>` for a flag that takes no value."""
+    """The app's command tree, with on/off flags shown without a type (typer's rich help prints
+    the type of every option, `<bool>` for a flag that takes no value) and the strategy spec's
+    defaults shown where a flag left out means the spec's default."""
     root = typer.main.get_command(app)
     _untyped_flags(root)
+    show_spec_defaults(root)
     return root
 
 
@@ -87,7 +91,7 @@ class _HeldWarnings:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the Typer app, mapping SpecError to exit 2 with one line."""
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = "--debug" in itertools.takewhile(lambda a: a.startswith("-"), args)  # before the command
     if debug:
         return _run(args, debug=True)
     held, previous = _HeldWarnings(), warnings.formatwarning

@@ -38,3 +38,12 @@ def test_flags_show_no_bool_type(capsys, monkeypatch, command) -> None:
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "--help" in out and "<bool>" not in out
+
+
+def test_debug_only_before_the_command(capsys) -> None:
+    """`--debug` is the root option; as a flag's value it is just a bad value (found by
+    tests/test_fuzz_cli.py: `plan --workload --debug` raised the SpecError as a traceback)."""
+    assert main(["predict", "--workload", "--debug"]) == 2
+    assert capsys.readouterr().err.startswith("error: --workload '--debug': no such preset")
+    with pytest.raises(Exception, match="no such preset"):
+        main(["--debug", "predict", "--workload", "nope"])

@@ -153,13 +153,13 @@ def test_widest_plan_table_fits(monkeypatch, capsys) -> None:
                         solver="highs", ilp_solves=3, order_space="all", optimal=True)  # fmt: skip
     result = PlanResult(plans=[_plan(k) for k in range(3)], gpus=64, nodes=8, global_batch=128,
                         search=stats)  # fmt: skip
-    wide = plans_table(result, title="hunyuanvideo · video-720p-129f · h100-dgx-ndr400")
+    wide = plans_table(result)
     assert "bottleneck" in [c.header for c in wide.columns]
     print_result(result, title="hunyuanvideo · video-720p-129f · h100-dgx-ndr400", stack=StackSpec())
     out = capsys.readouterr().out
     assert "dp2 tp2 sp8 fastseq/usp4x2 pp2x2" in out
     assert "bottleneck: #1-3 sp on infiniband" in out  # the column moved under the table
-    narrow = plans_table(result, title="t", bottleneck=False)
+    narrow = plans_table(result, bottleneck=False)
     assert_reads_at_80(narrow)
 
 

@@ -35,9 +35,28 @@ def default_gpus(cluster: ClusterSpec) -> int:
     return min(DEFAULT_GPUS, cluster.num_gpus)
 
 
+def show_spec_defaults(cmd) -> None:  # noqa: ANN001 (a click command or group)
+    """--help shows the strategy spec's default for every option named after a StrategySpec
+    field that is None when left out (the spec's default, or a --strategy file's value, then
+    applies): `--zero [default: (0)]`, in predict, compare-sp and any command to come."""
+    fields = StrategySpec.model_fields
+    for param in cmd.params:
+        if (param.param_type_name == "option" and param.default is None
+                and (param.name or "") in fields and not isinstance(param.show_default, str)):  # fmt: skip
+            param.show_default = spec_default(param.name)
+    for sub in getattr(cmd, "commands", {}).values():
+        show_spec_defaults(sub)
+
+
+# What a StrategySpec field left at None means
+NONE_MEANS = {"global_batch": "the workload's", "sp_methods": "--sp-method for every block type"}
+
+
 def spec_default(field: str) -> str:
     """The strategy spec's default of `field`, as `--help` shows it (`[default: 0]`)."""
     value = StrategySpec.model_fields[field].get_default(call_default_factory=True)
+    if value is None:
+        return NONE_MEANS.get(field, "none")
     if isinstance(value, bool):
         return "on" if value else "off"
     return ",".join(value) if isinstance(value, list) else str(value)

@@ -8,17 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from parplan.commands import common
 from parplan.commands.checks import announce, require_positive, writable_file
-from parplan.commands.common import (
-    CLUSTER_OPT,
-    DEFAULT_GPUS_TEXT,
-    JSON_OPT,
-    MODEL_OPT,
-    WORKLOAD_OPT,
-    default_gpus,
-    note_calibration,
-    spec_default,
-)
+from parplan.commands.common import DEFAULT_GPUS_TEXT, JSON_OPT
 from parplan.commands.compare_tables import sp_table
 from parplan.commands.plots import plot_sp
 from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
@@ -29,21 +21,18 @@ from parplan.specs import load_cluster, load_model, load_workload
 
 
 def compare_sp_cmd(
-    model: str = MODEL_OPT,
-    workload: str = WORKLOAD_OPT,
-    cluster: str = CLUSTER_OPT,
+    model: str = common.MODEL_OPT,
+    workload: str = common.WORKLOAD_OPT,
+    cluster: str = common.CLUSTER_OPT,
     sp_degrees: str = typer.Option("2,4,8,16", "--sp-degrees", help="Comma-separated SP degrees."),
     workloads: str = typer.Option(
         None, "--workloads", help="Several workloads (comma list): rows per sequence length."
     ),
     gpus: int = typer.Option(None, "--gpus", help="GPUs; dp = gpus / sp.",
                              show_default=DEFAULT_GPUS_TEXT),  # fmt: skip
-    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch.",
-                                    show_default=spec_default("micro_batch")),  # fmt: skip
-    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 for every row.",
-                             show_default=spec_default("zero")),  # fmt: skip
-    ckpt: str = typer.Option(None, "--ckpt", help="Checkpointing for every row.",
-                             show_default=spec_default("ckpt")),  # fmt: skip
+    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 for every row."),
+    ckpt: str = typer.Option(None, "--ckpt", help="Checkpointing for every row."),
     plot: Path = typer.Option(
         None, "--plot", help="Write a PNG: step time and exposed comm vs SP degree."
     ),
@@ -54,18 +43,18 @@ def compare_sp_cmd(
     degrees = _int_list(sp_degrees, "--sp-degrees")
     require_positive(gpus=gpus)
     writable_file(plot, "--plot")
-    note_calibration(cluster)
+    common.note_calibration(cluster)
     names = [w.strip() for w in workloads.split(",")] if workloads else [workload]
     specs = dict(model=load_model(model), cluster=load_cluster(cluster),
                  workloads=[load_workload(w).model_copy(update={"name": w}) for w in names])  # fmt: skip
-    n = gpus or default_gpus(specs["cluster"])
+    n = gpus or common.default_gpus(specs["cluster"])
     if all(n % sp for sp in degrees):
         raise SpecError(f"--sp-degrees {sp_degrees}: none divides --gpus {n}")
     base = strategy_from_flags(gpus=None, strategy_file=None, micro_batch=micro_batch, zero=zero,
                                ckpt=ckpt, **(stack_flags or {}))  # fmt: skip
     rows = compare_sp(**specs, sp_degrees=degrees, gpus=n, base=base)
     notes = summary(rows)
-    title = f"{model} · {' + '.join(names)} · {cluster} on {n} GPUs"
+    title = f"{model} · {' + '.join(names)} · {cluster} · {n} GPUs"
     if plot:
         plot_sp(rows, plot, title=title)
         announce(plot, "step time and exposed SP communication vs SP degree")
@@ -75,7 +64,8 @@ def compare_sp_cmd(
                           "notes": notes, "stack": stack}, indent=2))  # fmt: skip
         return
     console = Console()
-    console.print(sp_table(rows, title=title))
+    console.print(title, style="bold", highlight=False)
+    console.print(sp_table(rows))
     for note in notes:
         console.print(f"- {note}")
     console.print(stack_text(base.stack))

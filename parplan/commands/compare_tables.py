@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from parplan.commands.tables import fixed_columns
+from parplan.commands.tables import fixed_columns, new_table
 from parplan.compare.sp import SpRow
 
 
@@ -13,7 +13,7 @@ def method_label(row: SpRow) -> str:
     return f"usp {row.ulysses}x{row.ring}" if row.method == "usp" else row.method
 
 
-def sp_table(rows: list[SpRow], *, title: str) -> Table:
+def sp_table(rows: list[SpRow]) -> Table:
     several = len({r.workload for r in rows}) > 1
     columns = ["workload"] * several + ["method", "sp", "step s", "exp. comm s", "MB/layer",
                                         "GiB/GPU", "note"]  # fmt: skip
@@ -26,8 +26,9 @@ def sp_table(rows: list[SpRow], *, title: str) -> Table:
         cells.append([*head, f"{r.step_time_s:.4g}", f"{r.exposed_comm_s:.3g}",
                       f"{r.comm_bytes_per_gpu_per_layer_fwd / 1e6:.1f}",
                       f"{r.memory_gib_per_gpu:.1f}", r.reason])  # fmt: skip
-    table = fixed_columns(Table(title=title, caption="MB/layer: SP bytes sent per GPU per layer, "
-                                "forward; exp. comm: communication exposed per step"),
-                          columns, cells, text=("workload", "note"),
-                          left=("workload", "method", "note"))  # fmt: skip
-    return table
+    if not any(r.reason for r in rows):  # every row runs and fits: no note column
+        columns, cells = columns[:-1], [row[:-1] for row in cells]
+    caption = ("MB/layer: SP bytes sent per GPU per layer, forward; exp. comm: communication "
+               "exposed per step")  # fmt: skip
+    return fixed_columns(new_table(caption=caption), columns, cells,
+                         text=("workload", "note"), left=("workload", "method"))  # fmt: skip

@@ -57,9 +57,11 @@ def print_result(
         bad = result.infeasible or {}
         console.print(f"[bold red]no plan fits[/] ({bad.get('binding')}): {bad.get('detail')}")
         return
-    table = plans_table(result, title=title)
+    console.print(f"{title} · {result.gpus} GPUs · global batch {result.global_batch}",
+                  style="bold", highlight=False)  # fmt: skip
+    table = plans_table(result)
     if min_width(console, table) > console.width:  # narrow: bottlenecks under the table
-        table = plans_table(result, title=title, bottleneck=False)
+        table = plans_table(result, bottleneck=False)
         console.print(table)
         console.print(bottlenecks_line(result.plans))
     else:
@@ -72,7 +74,7 @@ def print_result(
     console.print(search_line(result.search))
 
 
-def plans_table(result: PlanResult, *, title: str, bottleneck: bool = True) -> Table:
+def plans_table(result: PlanResult, *, bottleneck: bool = True) -> Table:
     with_days = any(p.time_to_train_days is not None for p in result.plans)
     columns = ["#", "layout", "zero", "mb", "ckpt", "order", "step s", "MFU", "GiB",
                "bottleneck", "days"]  # fmt: skip
@@ -80,8 +82,7 @@ def plans_table(result: PlanResult, *, title: str, bottleneck: bool = True) -> T
     keep = [bottleneck, with_days]
     columns, rows = columns[:9] + [c for c, k in zip(columns[9:], keep, strict=True) if k], [
         row[:9] + [c for c, k in zip(row[9:], keep, strict=True) if k] for row in rows]
-    table = new_table(f"{title} · {result.gpus} GPUs · batch {result.global_batch}", gap=1)
-    return fixed_columns(table, columns, rows, text=("ckpt", "bottleneck"),
+    return fixed_columns(new_table(gap=1), columns, rows, text=("ckpt", "bottleneck"),
                          left=("layout", "order"))  # fmt: skip
 
 

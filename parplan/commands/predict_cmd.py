@@ -17,7 +17,6 @@ from parplan.commands.common import (
     WORKLOAD_OPT,
     default_gpus,
     note_calibration,
-    spec_default,
 )
 from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
 from parplan.commands.tables import layout_text, quantity_table, stack_text
@@ -36,20 +35,20 @@ def predict(
     strategy_file: str = typer.Option(None, "--strategy", help="Strategy YAML (e.g. a plan.yaml); "
                                       "flags override its keys.", show_default="none"),
     dp: int = typer.Option(None, "--dp", help="Data-parallel degree.", show_default="gpus/(tp*sp*pp)"),
-    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree (Megatron).", show_default=spec_default("tp")),
-    pp: int = typer.Option(None, "--pp", help="Pipeline stages.", show_default=spec_default("pp")),
-    vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank.", show_default=spec_default("vpp")),
-    sp: int = typer.Option(None, "--sp", help="Sequence-parallel degree.", show_default=spec_default("sp")),
-    sp_method: str = typer.Option(None, "--sp-method", help="none|ulysses|ring|fastseq|usp|dsp", show_default=spec_default("sp_method")),
-    sp_methods: str = typer.Option(None, "--sp-methods", help="SP method per block type, e.g. spatial=dsp,temporal=ulysses (others use --sp-method).", show_default="none"),
-    ulysses: int = typer.Option(None, "--ulysses", help="USP: Ulysses degree (inner).", show_default=spec_default("ulysses")),
-    ring: int = typer.Option(None, "--ring", help="USP: ring degree (outer).", show_default=spec_default("ring")),
-    megatron_sp: bool = typer.Option(None, "--megatron-sp/--no-megatron-sp", help="TP sequence parallelism.", show_default=spec_default("megatron_sp")),
-    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard).", show_default=spec_default("zero")),
-    ckpt: str = typer.Option(None, "--ckpt", help="none|selective|full, or one per block group, comma-separated.", show_default=spec_default("ckpt")),
-    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch.", show_default=spec_default("micro_batch")),
-    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step.", show_default="the workload's"),
-    order: str = typer.Option(None, "--order", help="Rank order, innermost first.", show_default=spec_default("order")),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree (Megatron)."),
+    pp: int = typer.Option(None, "--pp", help="Pipeline stages."),
+    vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank."),
+    sp: int = typer.Option(None, "--sp", help="Sequence-parallel degree."),
+    sp_method: str = typer.Option(None, "--sp-method", help="none|ulysses|ring|fastseq|usp|dsp"),
+    sp_methods: str = typer.Option(None, "--sp-methods", help="SP method per block type, e.g. spatial=dsp,temporal=ulysses (others use --sp-method)."),
+    ulysses: int = typer.Option(None, "--ulysses", help="USP: Ulysses degree (inner)."),
+    ring: int = typer.Option(None, "--ring", help="USP: ring degree (outer)."),
+    megatron_sp: bool = typer.Option(None, "--megatron-sp/--no-megatron-sp", help="TP sequence parallelism."),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard)."),
+    ckpt: str = typer.Option(None, "--ckpt", help="none|selective|full, or one per block group, comma-separated."),
+    micro_batch: int = typer.Option(None, "--micro-batch", help="Samples per GPU per micro-batch."),
+    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
+    order: str = typer.Option(None, "--order", help="Rank order, innermost first, e.g. tp,sp,dp,pp."),
     emit_dir: Path = typer.Option(
         None, "--emit", help="Write ds_config.json, launch.sh, plan.yaml for this layout into this folder."
     ),

@@ -63,8 +63,8 @@ def bucket_tables(e: RecipeEstimate) -> list[Table]:
     tables = []
     for s in e.stages:
         rows = [_bucket_row(b) for b in s.plan["buckets"]]
-        table = new_table(f"stage {s.name} on {s.gpus:,} GPUs: buckets (draws: share of "
-                          "micro-batches or steps)", gap=1)  # fmt: skip
+        table = new_table(f"stage {s.name} · {s.gpus:,} GPUs · buckets", gap=1,
+                          caption="draws: the bucket's share of micro-batches (or steps)")  # fmt: skip
         tables.append(fixed_columns(table, columns, rows, text=("ckpt",),
                                     left=("bucket", "layout")))  # fmt: skip
     return tables
@@ -83,9 +83,11 @@ def sizing_table(e: RecipeEstimate) -> Table | None:
     rows = [[f"{r.gpus:,}", "-" if r.mfu is None else f"{r.mfu:.1%}",
              "-" if r.gpus_needed is None else f"{r.gpus_needed:,.0f}", r.infeasible or ""]
             for r in e.sizing.rounds]  # fmt: skip
+    columns = ["GPUs", "MFU x goodput", "GPUs needed", "note"]
+    if not any(row[-1] for row in rows):
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
     table = new_table("--deadline-days: sizes tried for the stages without their own gpus")
-    return fixed_columns(table, ["GPUs", "MFU x goodput", "GPUs needed", "note"], rows,
-                         text=("note",))  # fmt: skip
+    return fixed_columns(table, columns, rows, text=("note",))
 
 
 def recipe_table(e: RecipeEstimate) -> Group:

@@ -15,6 +15,7 @@ def new_table(title: str | None = None, *, gap: int = 2, **kwargs) -> Table:  # 
     """The commands' table style: a rule under the header, no vertical lines, `gap` spaces
     between columns, so that wide tables read at 80 columns (`parplan plan`, recipes, kernels);
     `kwargs`: rich Table options."""
+    kwargs.setdefault("caption_justify", "left")
     return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False,
                  padding=(0, gap - 1, 0, 0), **kwargs)  # fmt: skip
 
