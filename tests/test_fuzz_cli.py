@@ -103,8 +103,12 @@ def check(argv: list[str], *, good: bool = False, nothing_fits: bool = False) ->
     if good:
         assert code in ({0, 1} if nothing_fits else {0}), f"{case}: exit {code}: {err}"
     if code == 0 and "--json" in argv and "--help" not in argv and out.strip():
-        json.loads(out)  # one document
+        json.loads(out, parse_constant=_no_nan)  # one document, no NaN or infinity in it
     return code
+
+
+def _no_nan(name: str) -> float:
+    raise AssertionError(f"JSON output holds {name}: a nonsense input was accepted")
 
 
 # ------------------------------------------------------------------------ values and flags

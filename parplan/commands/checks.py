@@ -17,7 +17,7 @@ def require_positive(**values: float | None) -> None:
     """Every given value must be finite and > 0 (`gpus=0` -> `--gpus=0 must be ...`)."""
     for name, value in values.items():
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise SpecError(f"--{name.replace('_', '-')}={value} must be a positive, finite number")
+            raise SpecError(f"--{name.replace('_', '-')}={value:g} must be a positive, finite number")
 
 
 def writable_output(

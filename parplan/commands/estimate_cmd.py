@@ -14,7 +14,12 @@ import typer
 from rich.console import Console
 
 from parplan.commands.common import StageProgress
-from parplan.commands.estimate_flags import ff_inputs, reject_ff_only_flags, signature
+from parplan.commands.estimate_flags import (
+    ff_inputs,
+    reject_ff_only_flags,
+    reject_other_modes_flags,
+    signature,
+)
 from parplan.commands.estimate_modes import (
     model_inference,
     model_training,
@@ -73,18 +78,21 @@ def _check_mode(flags: dict[str, Any]) -> None:
     model_flags = [f for f in ("model", "workload", "cluster") if flags.get(f) is not None]
     if flags["recipe"] is not None:
         _check_recipe_mode(flags)
+        reject_other_modes_flags(flags)
         return
     if flags["gpus"] is not None:
         raise SpecError("--gpus applies only with --recipe (the model mode sizes the GPUs)")
     if flags["factorial_funds_mode"]:
         if model_flags:
             raise SpecError(f"--{model_flags[0]} does not apply with --factorial-funds ({MODES})")
+        reject_other_modes_flags(flags)
         return
     if flags.get("model") is None and not flags["inference"]:
         if flags.get("train_samples") is None and flags.get("train_tokens") is None:
             raise SpecError(MODES)
     if flags.get("steps") is not None and not flags["inference"]:
         raise SpecError("--steps applies only with --inference")
+    reject_other_modes_flags(flags)
 
 
 def _check_recipe_mode(flags: dict[str, Any]) -> None:

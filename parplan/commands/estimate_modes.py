@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from parplan.commands.checks import announce, writable_file
+from parplan.commands.checks import require_positive as positive
 from parplan.commands.common import StageProgress
 from parplan.commands.plots import plot_gpus_vs_deadline
 from parplan.errors import SpecError
@@ -16,8 +17,8 @@ from parplan.specs import StackSpec, load_cluster, load_model, load_workload
 
 
 def require_positive(flag: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise SpecError(f"{flag}={value:g} must be > 0")
+    """`--steps=0`, `--fps=inf`, `--utilization=nan`: one line naming the flag."""
+    positive(**{flag.removeprefix("--").replace("-", "_"): value})
 
 
 def _load_specs(flags: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +65,7 @@ def model_inference(flags: dict[str, Any]) -> InferenceEstimate:
     require_positive("--steps", steps)
     require_positive("--utilization", utilization)
     require_positive("--fps", flags["fps"])
+    require_positive("--demand-minutes-per-day", flags["demand_minutes_per_day"])
     if utilization is not None and utilization > 1:
         raise SpecError(f"--utilization={utilization:g} must be <= 1")
     return estimate_inference(

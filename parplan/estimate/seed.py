@@ -24,10 +24,11 @@ from parplan.estimate.inference import inference_estimate
 
 
 def _f(default: float, description: str, *, le: float | None = None, zero_ok: bool = False) -> Any:
-    """A positive (or, with `zero_ok`, non-negative) input with its source; `le` caps fractions."""
+    """A positive (or, with `zero_ok`, non-negative) finite input with its source; `le` caps
+    fractions (an infinite fps or share would divide a later step by infinity, or by zero)."""
     if zero_ok:
-        return Field(default, ge=0, le=le, description=description)
-    return Field(default, gt=0, le=le, description=description)
+        return Field(default, ge=0, le=le, allow_inf_nan=False, description=description)
+    return Field(default, gt=0, le=le, allow_inf_nan=False, description=description)
 
 
 class FactorialFundsInputs(Record):
