@@ -23,6 +23,7 @@ import json
 import os
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from parplan.cli import main
 from parplan.specs import load_cluster
 
 CASES: Counter[str] = Counter()  # "command exit=N" -> cases; read by conftest.py
-FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                      HealthCheck.function_scoped_fixture])  # fmt: skip
+# A case over 10 s is a finding (the whole file runs in about 20 s), and keeps CI time bounded.
+FUZZ = settings(deadline=timedelta(seconds=10),
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
 
 
 SCALE = int(os.environ.get("PARPLAN_FUZZ_SCALE", "1"))  # more cases for a bug hunt, e.g. 10
