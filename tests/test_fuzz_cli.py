@@ -21,6 +21,7 @@ import io
 import itertools
 import json
 import os
+import signal
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
@@ -80,13 +81,32 @@ def write(workdir: Path, content: Any, suffix: str = ".yaml") -> str:
     return str(path)
 
 
+class CaseTimeout(BaseException):
+    """A case still running after CASE_LIMIT_S: a hang is a finding, not a stuck CI job."""
+
+
+CASE_LIMIT_S = 60
+
+
+def _too_slow(_signum: int, _frame: Any) -> None:
+    raise CaseTimeout
+
+
 def run(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(argv)
-        except ReachedWork:
-            code = 0
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    signal.alarm(CASE_LIMIT_S)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(argv)
+            except ReachedWork:
+                code = 0
+    except CaseTimeout:
+        raise AssertionError(f"parplan {' '.join(argv)}: still running after {CASE_LIMIT_S} s") from None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -70,8 +70,12 @@ def collective(
 ) -> dict:
     """Estimate `op` on the cluster for the groups described by the flags; a JSON-ready dict."""
     spec = load_cluster(cluster)
-    groups = concurrent_groups(group_size=group_size, stride=stride, concurrent=concurrent)
-    needed = max(max(g) for g in groups) + 1
+    # disjoint groups need group_size x concurrent ranks, and one group spans stride*(g-1)+1:
+    # checked before the rank lists are built (a million ranks would fill the memory)
+    lower = max(group_size * concurrent, stride * (group_size - 1) + 1)
+    groups = [] if lower > spec.num_gpus else concurrent_groups(
+        group_size=group_size, stride=stride, concurrent=concurrent)  # fmt: skip
+    needed = max(max(g) for g in groups) + 1 if groups else lower
     if needed > spec.num_gpus:
         raise SpecError(
             f"--group-size {group_size} x --stride {stride} x --concurrent-groups {concurrent} "
