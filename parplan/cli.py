@@ -105,13 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _one_line(text: str) -> str:
+    """Control characters from the user's input (a key, a file name) escaped: one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _run(args: list[str], *, debug: bool) -> int:
     try:
         code = click_app().main(args=args, prog_name="parplan", standalone_mode=False)
     except SpecError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     except typer.Exit as exit_:
         return exit_.exit_code
@@ -123,7 +128,7 @@ def _run(args: list[str], *, debug: bool) -> int:
         code = getattr(err, "exit_code", None)
         if code is not None and hasattr(err, "format_message"):
             command = f"parplan {args[0]} " if args and not args[0].startswith("-") else "parplan "
-            print(f"error: {err.format_message()} (see `{command}--help`)", file=sys.stderr)
+            print(f"error: {_one_line(err.format_message())} (see `{command}--help`)", file=sys.stderr)
             return code
         raise
     return code if isinstance(code, int) else 0

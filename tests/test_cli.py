@@ -47,3 +47,10 @@ def test_debug_only_before_the_command(capsys) -> None:
     assert capsys.readouterr().err.startswith("error: --workload '--debug': no such preset")
     with pytest.raises(Exception, match="no such preset"):
         main(["--debug", "predict", "--workload", "nope"])
+
+
+def test_errors_stay_one_line_with_control_characters(capsys) -> None:
+    r"""A name with a control character (\x1e splits lines for str.splitlines) is escaped."""
+    assert main(["predict", "--workload", "a\x1eb\nc"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "a\\x1eb\\nc" in err

@@ -64,7 +64,7 @@ class ModelSpec(Spec):
             numbers = [v for v in (value if isinstance(value, list) else [value])
                        if isinstance(v, int | float) and not isinstance(v, bool)]  # fmt: skip
             if any(not n >= 0 for n in numbers):
-                raise ValueError(f"has {key}={value!r}: a count or width must be >= 0")
+                raise ValueError(f"has {key!r}: {value!r}: a count or width must be >= 0")
         return extras
 
     @model_validator(mode="after")
