@@ -22,7 +22,8 @@ from parplan.specs import load_cluster, load_model, load_workload
 
 def compare_sp_cmd(
     model: str = common.MODEL_OPT,
-    workload: str = common.WORKLOAD_OPT,
+    workload: str = typer.Option(None, "--workload", help=common.WORKLOAD_HELP,
+                                 show_default=common.DEFAULT_WORKLOAD),  # fmt: skip
     cluster: str = common.CLUSTER_OPT,
     sp_degrees: str = typer.Option("2,4,8,16", "--sp-degrees", help="Comma-separated SP degrees."),
     workloads: str = typer.Option(
@@ -44,7 +45,12 @@ def compare_sp_cmd(
     require_positive(gpus=gpus)
     writable_file(plot, "--plot")
     common.note_calibration(cluster)
-    names = [w.strip() for w in workloads.split(",")] if workloads else [workload]
+    if workloads and workload:
+        raise SpecError("--workload and --workloads exclude each other: give one")
+    names = [w.strip() for w in workloads.split(",") if w.strip()] if workloads else [
+        workload or common.DEFAULT_WORKLOAD]  # fmt: skip
+    if not names:
+        raise SpecError(f"--workloads {workloads!r}: give workload names or files, comma-separated")
     specs = dict(model=load_model(model), cluster=load_cluster(cluster),
                  workloads=[load_workload(w).model_copy(update={"name": w}) for w in names])  # fmt: skip
     n = gpus or common.default_gpus(specs["cluster"])

@@ -164,10 +164,14 @@ def _preset_names(directory: Path) -> list[str]:
 
 
 def _resolve(source: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
+    if not str(source).strip():
+        raise SpecError(f"--{kind} {str(source)!r}: empty; give a preset name or a YAML file")
     path = Path(source)
     if _is_path(source):
         if not path.exists():
             raise SpecError(f"{path}: file not found")
+        if path.is_dir():
+            raise SpecError(f"--{kind} {path}: a folder; give a YAML file")
         return path
     for directory in dirs:
         candidate = directory / f"{source}.yaml"
