@@ -181,3 +181,30 @@ def test_widest_recipe_buckets_fit(capsys) -> None:
             bucket["batch"] = 12_345
     for table in bucket_tables(RecipeEstimate.model_validate(data)):
         assert_reads_at_80(table)
+
+
+def test_measured_kernel_table_fits(printed_tables, tmp_path, capsys) -> None:
+    """`kernels show` of a cluster with a measured `kernels:` table (hand-written rows shaped
+    as `parplan kernels measure` writes them, long layer names included)."""
+    import yaml
+
+    from parplan.specs import load_cluster
+
+    table = {"provenance": {"device": "NVIDIA H100 80GB HBM3", "torch": "2.13.0",
+                            "date": "2026-01-01", "command": "parplan kernels measure --model "
+                            "hunyuanvideo --workload video-720p-129f --out k.yaml",
+                            "dtype": "bf16", "repeats": 5},
+             "gemm": [{"name": "mmdit.img_qkv,mmdit.txt_qkv,full.qkv_mlp_in", "m": 118800,
+                       "n": 9216, "k": 3072, "dtype": "bf16", "tflops": 612.5}],
+             "attention": [{"kernel": "cudnn", "direction": "fwd", "head_dim": 128,
+                            "q_len": 119056, "kv_len": 119056, "tflops": 601.25}],
+             "block": [{"block_type": "mmdit", "tokens": 119056, "fwd_s": 0.0123,
+                        "bwd_s": 0.0251}]}  # fmt: skip
+    (tmp_path / "k.yaml").write_text(yaml.safe_dump(table))
+    spec = load_cluster("h100-dgx-ndr400").model_dump(mode="json", exclude_none=True)
+    spec.update(name="h100-measured", kernels="k.yaml")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["kernels", "show", "--cluster", str(tmp_path / "c.yaml")]) == 0, capsys.readouterr().err
+    assert len(printed_tables) == 3
+    for printed in list(printed_tables):
+        assert_reads_at_80(printed)
