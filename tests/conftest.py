@@ -21,3 +21,22 @@ def _isolated_parplan_home(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("PARPLAN_HOME", None)
     else:
         os.environ["PARPLAN_HOME"] = previous
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """The fuzz tests' case count (tests/test_fuzz_cli.py), when they ran."""
+    import sys
+
+    module = sys.modules.get("test_fuzz_cli")
+    cases = getattr(module, "CASES", None)
+    if not cases:
+        return
+    by_code: dict[str, int] = {}
+    for key, n in cases.items():
+        code = key.rsplit("=", 1)[1]
+        by_code[code] = by_code.get(code, 0) + n
+    commands = len({key.rsplit(" exit=", 1)[0] for key in cases})
+    codes = ", ".join(f"exit {code}: {n:,}" for code, n in sorted(by_code.items()))
+    terminalreporter.write_line(
+        f"fuzz: {sum(cases.values()):,} generated CLI cases over {commands} commands ({codes})"
+    )

@@ -140,6 +140,13 @@ def test_bad_collective_flags_exit_2(capsys, argv: list[str], match: str) -> Non
     assert err.count("\n") == 0 and match in err
 
 
-def test_cluster_num_gpus_over_size_exits_2(capsys) -> None:
-    assert main(["cluster", "h800-ib", "--num-gpus", "4096"]) == 2
-    assert "num_gpus=4096 exceeds cluster 'h800-ib'" in capsys.readouterr().err
+def test_cluster_gpus_over_size_exits_2(capsys) -> None:
+    assert main(["cluster", "h800-ib", "--gpus", "4096"]) == 2
+    assert capsys.readouterr().err == ("error: --gpus 4096 exceeds cluster 'h800-ib': "
+                                       "nodes*gpus_per_node = 256*8 = 2048\n")  # fmt: skip
+
+
+def test_cluster_old_flag_points_to_the_new_one(capsys) -> None:
+    """`--num-gpus` became `--gpus`, as on every other command (issue 16)."""
+    assert main(["cluster", "h800-ib", "--num-gpus", "64"]) == 2
+    assert "Possible options: --gpus" in capsys.readouterr().err

@@ -182,11 +182,11 @@ def test_cli_table_shows_each_step(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--train-samples", "0"], "--train-samples=0 must be > 0"),
-        (["--train-samples", "-5"], "--train-samples=-5 must be > 0"),
-        (["--train-tokens", "-1"], "--train-tokens=-1 must be > 0"),
-        (["--train-samples", "1e6", "--deadline-days", "0"], "--deadline-days=0 must be > 0"),
-        (["--train-samples", "1e6", "--deadline-days", "-3"], "--deadline-days=-3 must be > 0"),
+        (["--train-samples", "0"], "--train-samples=0 must be a positive, finite number"),
+        (["--train-samples", "-5"], "--train-samples=-5 must be a positive, finite number"),
+        (["--train-tokens", "-1"], "--train-tokens=-1 must be a positive, finite number"),
+        (["--train-samples", "1e6", "--deadline-days", "0"], "--deadline-days=0 must be a positive, finite number"),
+        (["--train-samples", "1e6", "--deadline-days", "-3"], "--deadline-days=-3 must be a positive, finite number"),
         (["--train-samples", "1e6", "--train-tokens", "1e9"], "exactly one of --train-samples"),
         (
             ["--train-samples", "1e6", "--deadline-days", "30", "--model", "no-such-model"],
@@ -384,12 +384,12 @@ def test_bottom_up_no_plan_is_flops_only(capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--train-samples", "-5", "--deadline-days", "30"], "--train-samples=-5 must be > 0"),
-        (["--train-samples", "0", "--deadline-days", "30"], "--train-samples=0 must be > 0"),
-        (["--train-samples", "10", "--deadline-days", "0"], "--deadline-days=0 must be > 0"),
-        (["--train-samples", "10", "--deadline-days", "-1"], "--deadline-days=-1 must be > 0"),
+        (["--train-samples", "-5", "--deadline-days", "30"], "--train-samples=-5 must be a positive, finite number"),
+        (["--train-samples", "0", "--deadline-days", "30"], "--train-samples=0 must be a positive, finite number"),
+        (["--train-samples", "10", "--deadline-days", "0"], "--deadline-days=0 must be a positive, finite number"),
+        (["--train-samples", "10", "--deadline-days", "-1"], "--deadline-days=-1 must be a positive, finite number"),
         (["--train-samples", "10", "--deadline-days", "1", "--global-batch", "0"],
-         "--global-batch=0 must be > 0"),
+         "--global-batch=0 must be a positive, finite number"),
         (["--train-samples", "10", "--train-tokens", "10", "--deadline-days", "1"],
          "exactly one of --train-samples and --train-tokens"),
     ],

@@ -59,7 +59,7 @@ def _small(**stage) -> dict:
     ("stage", "message"),
     [
         ({"buckets": [{"height": 256, "width": 256, "weight": 1.0, "wieght": 1}]},
-         r"unknown key 'stages\.0\.buckets\.0\.wieght'; allowed here: name, height"),
+         r"unknown key 'stages\.0\.buckets\.0\.wieght' \(allowed here: name, height"),
         ({"buckets": [{"height": 256, "width": 256, "weight": 0.5},
                       {"height": 512, "width": 512, "weight": 0.3}]},
          r"stage 'a': bucket weights sum to 0\.5 \+ 0\.3 = 0\.8; they must sum to 1"),

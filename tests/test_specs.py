@@ -64,3 +64,32 @@ def test_bad_workload(tmp_path, capsys):
     assert "frames=-3" in run_error(capsys, "model", "dit-xl-2", "--workload", str(path))
     path.write_text("kind: text\nseq_len: 2048\n")
     assert "family=dit" in run_error(capsys, "model", "dit-xl-2", "--workload", str(path))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # a value no branch of `ckpt: mode | [modes]` takes is one problem, not "and 1 more"
+        (["--ckpt", "sometimes"],
+         "ckpt='sometimes' must be 'none', 'selective' or 'full', or a list of them"),
+        # a list with one bad entry: the deeper branch names the entry
+        (["--ckpt", "none,sometimes"], "ckpt.1='sometimes' must be 'none', 'selective' or 'full'"),
+        # every problem named, in one line
+        (["--zero", "5", "--sp-method", "foo"],
+         "sp_method='foo' must be 'none', 'ulysses', 'ring', 'fastseq', 'usp' or 'dsp'; "
+         "zero=5 must be 0, 1, 2 or 3"),
+    ],
+    ids=["union", "list-entry", "two-fields"],
+)
+def test_strategy_errors_name_every_problem(capsys, argv, expected):
+    err = run_error(capsys, "predict", *argv)
+    assert err == f"error: strategy flags: {expected}"
+    assert "more problem" not in err
+
+
+def test_spec_file_errors_name_every_problem(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text("dp: 2\nzeroo: 1\nckpt: [full, x]\n")
+    err = run_error(capsys, "predict", "--strategy", str(path))
+    assert err.startswith(f"error: {path}: unknown key 'zeroo' (allowed here: dp, tp,")
+    assert err.endswith("; ckpt.1='x' must be 'none', 'selective' or 'full'")

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from parplan.commands.checks import writable_output
+from parplan.commands.checks import announce, writable_output
+from parplan.commands.common import JSON_OPT
+from parplan.commands.tables import fixed_columns, new_table
 from parplan.errors import SpecError
 from parplan.smoke.extra import require_smoke_extra
 from parplan.specs import user_dir
@@ -31,25 +33,23 @@ MIN_R2 = 0.9
 
 def _summary(result: dict) -> Table:
     fit, c, m = result["comm_fit"], result["compute_fit"], result["measured"]
-    table = Table(title=f"calibration ({result['plan']['nproc']} ranks at once) -> {result['out']}")
-    table.add_column("constant")
-    table.add_column("value", justify="right")
-    table.add_column("from")
-    table.add_row("gpu.peak_tflops.fp32", f"{c['peak_flop_per_s'] / 1e12:.4f}",
-                  "best rate seen per rank")  # fmt: skip
-    table.add_row("gpu.peak_tflops.bf16", f"{c['peak_bf16_flop_per_s'] / 1e12:.4f}", "bf16 matmul")
-    table.add_row("efficiency.gemm_max", f"{c['gemm_max']:.3f}",
-                  f"Linear fwd+bwd {m['linear_fwd_bwd'] / 1e9:.1f} GFLOP/s")  # fmt: skip
-    table.add_row("efficiency.attention_max", f"{c['attention_max']:.3f}",
-                  f"SDPA fwd+bwd {m['attention_fwd_bwd'] / 1e9:.1f} GFLOP/s")  # fmt: skip
-    table.add_row("gpu.hbm_gbyte_per_s", f"{c['hbm_bytes_per_s'] / 1e9:.2f}", "copy, read+write")
-    overhead = m["op_overhead"]
-    table.add_row("efficiency.kernel_overhead_us", f"{c['kernel_overhead_s'] * 1e6:.2f}",
-                  f"{overhead['ops']} aten ops fwd+bwd")  # fmt: skip
     quality = f"R2 {fit['r2']:.3f}, median |rel. residual| {fit['median_rel_residual']:.2f}"
-    table.add_row("intra_node.gbyte_per_s_per_gpu", f"{fit['bytes_per_s'] / 1e9:.3f}", quality)
-    table.add_row("intra_node.latency_us", f"{fit['latency_s'] * 1e6:.1f}", quality)
-    return table
+    rows = [
+        ("gpu.peak_tflops.fp32", f"{c['peak_flop_per_s'] / 1e12:.4f}", "best rate seen per rank"),
+        ("gpu.peak_tflops.bf16", f"{c['peak_bf16_flop_per_s'] / 1e12:.4f}", "bf16 matmul"),
+        ("efficiency.gemm_max", f"{c['gemm_max']:.3f}",
+         f"Linear fwd+bwd {m['linear_fwd_bwd'] / 1e9:.1f} GFLOP/s"),
+        ("efficiency.attention_max", f"{c['attention_max']:.3f}",
+         f"SDPA fwd+bwd {m['attention_fwd_bwd'] / 1e9:.1f} GFLOP/s"),
+        ("gpu.hbm_gbyte_per_s", f"{c['hbm_bytes_per_s'] / 1e9:.2f}", "copy, read+write"),
+        ("efficiency.kernel_overhead_us", f"{c['kernel_overhead_s'] * 1e6:.2f}",
+         f"{m['op_overhead']['ops']} aten ops fwd+bwd"),
+        ("intra_node.gbyte_per_s_per_gpu", f"{fit['bytes_per_s'] / 1e9:.3f}", quality),
+        ("intra_node.latency_us", f"{fit['latency_s'] * 1e6:.1f}", quality),
+    ]  # fmt: skip
+    title = f"calibration ({result['plan']['nproc']} ranks at once) -> {result['out']}"
+    return fixed_columns(new_table(title), ["constant", "value", "from"], rows,
+                         text=("constant", "from"))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -63,13 +63,14 @@ def register(app: typer.Typer) -> None:
             "$PARPLAN_HOME, else ~/.config/parplan)."
         ),
         quick: bool = typer.Option(False, "--quick", help="Fewer sizes and repeats (tests)."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = JSON_OPT,
     ) -> None:
         """Measure GEMM, attention, op overhead, copy and gloo on N ranks at once; write a spec."""
         require_smoke_extra("parplan calibrate", ("torch",))
         if nproc < 2:
             raise SpecError(f"--nproc {nproc}: collectives need at least 2 ranks")
-        out = out if out is not None else user_dir() / "cpu-local.yaml"
+        default_out = user_dir() / "cpu-local.yaml"
+        out = out if out is not None else default_out
         writable_output(out, "--out")
         from parplan.smoke.calibrate import calibrate as run
 
@@ -86,7 +87,8 @@ def register(app: typer.Typer) -> None:
         else:
             Console().print(_summary(result))
         warn_poor_fit(result["comm_fit"])
-        print(f"wrote {out}; --cluster cpu-local reads it", file=sys.stderr)
+        use = "--cluster cpu-local reads it" if out == default_out else f"use it as --cluster {out}"
+        announce(out, f"this machine's cluster spec; {use}")
 
 
 def warn_poor_fit(fit: dict) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Literal
+
+from pydantic import ValidationError
 
 from parplan.errors import SpecError
 
@@ -14,7 +17,7 @@ def require_positive(**values: float | None) -> None:
     """Every given value must be finite and > 0 (`gpus=0` -> `--gpus=0 must be ...`)."""
     for name, value in values.items():
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise SpecError(f"--{name.replace('_', '-')}={value} must be a positive, finite number")
+            raise SpecError(f"--{name.replace('_', '-')}={value:g} must be a positive, finite number")
 
 
 def writable_output(
@@ -48,3 +51,29 @@ def writable_output(
 def writable_file(path: Path | None, flag: str) -> None:
     """An output file whose folder must already exist (e.g. a plot)."""
     writable_output(path, flag, create_parents=False)
+
+
+def flag_problems(err: ValidationError) -> str:
+    """A pydantic error over flag values as one line naming every flag: `--steps=0 must be
+    greater than 0; --fps=-1 ...` (a field's name is its flag's, in kebab case)."""
+    problems = []
+    for e in err.errors():
+        loc = e.get("loc") or ()
+        flag = "--" + str(loc[-1]).replace("_", "-") if loc else "flags"
+        text = e["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        problems.append(f"{flag}={e.get('input')!r} {text[0].lower() + text[1:]}")
+    return "; ".join(dict.fromkeys(problems))
+
+
+def announce(path: Path | str, what: str) -> None:
+    """Say on stderr where a file was written (stdout may be one JSON object)."""
+    print(f"wrote {path}: {what}", file=sys.stderr)
+
+
+def announce_files(paths: list[Path], what: str) -> None:
+    """`wrote DIR/: a, b, c (what)` on stderr, one line per folder written into."""
+    folders: dict[Path, list[str]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, []).append(path.name)
+    for folder, names in folders.items():
+        print(f"wrote {folder}/: {', '.join(names)} ({what})", file=sys.stderr)

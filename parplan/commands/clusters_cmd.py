@@ -8,12 +8,13 @@ import json
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from parplan.cluster.collectives import OPS, estimate_collective
 from parplan.cluster.placement import groups_over
 from parplan.cluster.topology import Topology
 from parplan.commands.checks import require_positive
+from parplan.commands.common import CLUSTER_HELP, JSON_OPT
+from parplan.commands.tables import fixed_columns, new_table
 from parplan.errors import SpecError
 from parplan.specs import GB, cluster_presets, load_cluster
 
@@ -35,7 +36,11 @@ def clusters_table() -> list[dict]:
 
 
 def cluster_summary(name: str, num_gpus: int | None = None) -> dict:
-    return Topology.from_cluster(load_cluster(name), num_gpus).summary().model_dump()
+    spec = load_cluster(name)
+    if num_gpus is not None and num_gpus > spec.num_gpus:
+        raise SpecError(f"--gpus {num_gpus} exceeds cluster '{spec.name}': nodes*gpus_per_node = "
+                        f"{spec.nodes}*{spec.gpus_per_node} = {spec.num_gpus}")  # fmt: skip
+    return Topology.from_cluster(spec, num_gpus).summary().model_dump()
 
 
 def concurrent_groups(*, group_size: int, stride: int, concurrent: int) -> list[list[int]]:
@@ -65,8 +70,12 @@ def collective(
 ) -> dict:
     """Estimate `op` on the cluster for the groups described by the flags; a JSON-ready dict."""
     spec = load_cluster(cluster)
-    groups = concurrent_groups(group_size=group_size, stride=stride, concurrent=concurrent)
-    needed = max(max(g) for g in groups) + 1
+    # disjoint groups need group_size x concurrent ranks, and one group spans stride*(g-1)+1:
+    # checked before the rank lists are built (a million ranks would fill the memory)
+    lower = max(group_size * concurrent, stride * (group_size - 1) + 1)
+    groups = [] if lower > spec.num_gpus else concurrent_groups(
+        group_size=group_size, stride=stride, concurrent=concurrent)  # fmt: skip
+    needed = max(max(g) for g in groups) + 1 if groups else lower
     if needed > spec.num_gpus:
         raise SpecError(
             f"--group-size {group_size} x --stride {stride} x --concurrent-groups {concurrent} "
@@ -91,35 +100,32 @@ def register(app: typer.Typer) -> None:
     app.command("collective")(collective_cmd)
 
 
-def clusters_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def clusters_cmd(as_json: bool = JSON_OPT) -> None:
     """List the cluster specs in cluster_specs/."""
     rows = clusters_table()
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="parplan cluster specs")
-    for col in ("name", "gpu", "GPUs", "per node", "intra GB/s/GPU", "NICs x Gb/s", "topology"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["gpu"],
-            str(r["num_gpus"]),
-            str(r["gpus_per_node"]),
-            f"{r['intra_fabric']} {r['intra_gbyte_per_s_per_gpu']:g}",
-            f"{r['nics_per_node']} x {r['gbit_per_s_per_nic']:g}",
-            r["topology"],
-        )
+    cells = [[r["name"], r["gpu"], f"{r['nodes']:,}x{r['gpus_per_node']}",
+              f"{r['intra_gbyte_per_s_per_gpu']:g}", f"{r['nics_per_node']}x{r['gbit_per_s_per_nic']:g}",
+              f"{r['intra_fabric']}, {r['topology']}"] for r in rows]  # fmt: skip
+    columns = ["name", "gpu", "GPUs", "GB/s", "NIC Gb/s", "network"]
+    caption = ("GPUs: nodes x GPUs per node; GB/s: per GPU inside a node, over the first network "
+               "named; NIC Gb/s: NICs per node x Gb/s each")  # fmt: skip
+    table = fixed_columns(new_table("parplan cluster specs", caption=caption), columns, cells,
+                          text=("gpu", "network"), left=("name",))  # fmt: skip
     Console().print(table)
 
 
 def cluster_cmd(
-    name: str = typer.Argument(..., help="Cluster spec name or YAML file."),
-    num_gpus: int = typer.Option(None, "--num-gpus", help="Use only the first N GPUs."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    name: str = typer.Argument(..., help=CLUSTER_HELP),
+    gpus: int = typer.Option(None, "--gpus", help="Use only the first N GPUs.",
+                             show_default="all of them"),  # fmt: skip
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Graph summary of a cluster: nodes, links per tier, bisection bandwidth."""
-    rec = cluster_summary(name, num_gpus)
+    require_positive(gpus=gpus)
+    rec = cluster_summary(name, gpus)
     if as_json:
         print(json.dumps(rec, indent=2))
         return
@@ -127,17 +133,15 @@ def cluster_cmd(
     console.print(f"[bold]{rec['cluster']}[/]: {rec['num_gpus']} GPUs on {rec['num_nodes']} nodes, "
                   f"{rec['topology']}, {rec['num_leaves']} leaves, {rec['graph_nodes']} graph nodes, "
                   f"bisection {rec['bisection_bytes_per_s'] / GB:,.0f} GB/s")  # fmt: skip
-    table = Table()
-    for col in ("tier", "links", "GB/s per direction"):
-        table.add_column(col)
-    for tier, count in rec["edges_per_tier"].items():
-        bandwidth = rec["bandwidth_bytes_per_s_per_tier"].get(tier, 0.0) / GB
-        table.add_row(tier, str(count), f"{bandwidth:,.1f}")
+    cells = [[tier, str(count), f"{rec['bandwidth_bytes_per_s_per_tier'].get(tier, 0.0) / GB:,.1f}"]
+             for tier, count in rec["edges_per_tier"].items()]  # fmt: skip
+    table = fixed_columns(new_table(), ["tier", "links", "GB/s per direction"], cells,
+                          left=("tier",))  # fmt: skip
     console.print(table)
 
 
 def collective_cmd(
-    cluster: str = typer.Option(..., "--cluster", help="Cluster spec name or YAML file."),
+    cluster: str = typer.Option(..., "--cluster", help=CLUSTER_HELP),
     op: str = typer.Option(..., "--op", help=" | ".join(OPS)),
     group_size: int = typer.Option(..., "--group-size", help="Ranks per group."),
     buffer_bytes: float = typer.Option(
@@ -145,7 +149,7 @@ def collective_cmd(
     ),
     stride: int = typer.Option(1, "--stride", help="Rank distance between group members."),
     concurrent: int = typer.Option(1, "--concurrent-groups", help="Groups running at once."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Time, bus bandwidth and bottleneck link of one collective."""
     require_positive(bytes=buffer_bytes)

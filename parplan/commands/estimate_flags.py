@@ -11,7 +11,8 @@ from typing import Any, get_args
 import typer
 from pydantic import ValidationError
 
-from parplan.commands.strategy_flags import stack_parameters
+from parplan.commands.checks import flag_problems
+from parplan.commands.strategy_flags import STACK_OPTIONS, stack_parameters
 from parplan.errors import SpecError
 from parplan.estimate.seed import FactorialFundsInputs
 
@@ -124,12 +125,44 @@ def ff_inputs(flags: dict[str, Any]) -> FactorialFundsInputs:
     try:
         return FactorialFundsInputs(**given)
     except ValidationError as err:
-        first = err.errors()[0]
-        flag = "--" + str(first["loc"][0]).replace("_", "-")
-        raise SpecError(f"{flag}={first['input']!r} {first['msg'].lower()}") from None
+        raise SpecError(flag_problems(err)) from None
 
 
 def reject_ff_only_flags(flags: dict[str, Any]) -> None:
     for name in FactorialFundsInputs.model_fields:
         if name not in SHARED_FF_FIELDS and flags[name] is not None:
             raise SpecError(f"--{name.replace('_', '-')} applies only with --factorial-funds")
+
+
+# The flags each mode reads (besides --json, the stack flags and the Factorial Funds inputs,
+# which have their own checks): any other flag given is an error, never silently ignored.
+MODE_FLAGS: dict[str, set[str]] = {
+    "--recipe": {"recipe", "cluster", "gpus", "deadline_days", "cost_per_gpu_hour", "no_failures",
+                 "async_checkpoint"},
+    "--factorial-funds": {"factorial_funds_mode", "fps", "utilization"},
+    "--inference": {"inference", "model", "workload", "cluster", "steps", "cfg", "utilization",
+                    "demand_minutes_per_day", "fps"},
+    "a training estimate": {"model", "workload", "cluster", "train_samples", "train_tokens",
+                            "deadline_days", "cost_per_gpu_hour", "global_batch", "no_plan",
+                            "no_failures", "async_checkpoint", "plot"},
+}  # fmt: skip
+
+
+def estimate_mode(flags: dict[str, Any]) -> str:
+    for mode, flag in (("--recipe", "recipe"), ("--factorial-funds", "factorial_funds_mode"),
+                       ("--inference", "inference")):  # fmt: skip
+        if flags[flag] not in (None, False):
+            return mode
+    return "a training estimate"
+
+
+def reject_other_modes_flags(flags: dict[str, Any]) -> None:
+    """`--cfg` with a training estimate, `--plot` with --inference: one line naming the flag."""
+    mode = estimate_mode(flags)
+    ff_only = set(FactorialFundsInputs.model_fields) - set(SHARED_FF_FIELDS)  # reject_ff_only_flags
+    own = MODE_FLAGS[mode] | {"json_out", *ff_only, *STACK_OPTIONS}
+    for name, value in flags.items():
+        if name not in own and value not in (None, False):
+            flag = "--" + name.removesuffix("_mode").replace("_", "-")
+            users = [m for m, names in MODE_FLAGS.items() if name in names]
+            raise SpecError(f"{flag} does not apply with {mode} (it is for {' or '.join(users)})")

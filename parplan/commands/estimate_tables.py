@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from parplan.commands.tables import quantity_table, stack_text
+from parplan.commands.tables import (
+    fixed_columns,
+    layout_text,
+    new_table,
+    quantity_table,
+    stack_text,
+)
 from parplan.estimate.inference import InferenceEstimate
 from parplan.estimate.seed import FactorialFundsEstimate
 from parplan.estimate.training import TrainingEstimate
-from parplan.specs import StackSpec
+from parplan.specs import StackSpec, StrategySpec
 
 
 def ff_table(e: FactorialFundsEstimate) -> Table:
     i = e.inputs
-    t = Table(title="Factorial Funds' Sora estimate, reproduced (seed 001)", show_lines=False)
-    for col in ("step", "formula", "value", "seed says"):
-        t.add_column(col)
     rows = [
         (
             "DiT-XL/2 anchor",
@@ -117,8 +120,9 @@ def ff_table(e: FactorialFundsEstimate) -> Table:
             "-",
         ),
     ]
-    for row in rows:
-        t.add_row(*row)
+    t = fixed_columns(new_table("Factorial Funds' Sora estimate, reproduced (seed 001)"),
+                      ["step", "formula", "value", "seed says"], rows,
+                      text=("step", "formula", "value", "seed says"))  # fmt: skip
     t.caption_justify = "left"
     t.caption = f"Units: {e.flop_convention}.\n" + "\n".join(f"- {n}" for n in e.notes)
     return t
@@ -138,7 +142,10 @@ def training_table(e: TrainingEstimate, *, stack: StackSpec) -> Table:
         *_planned_rows(e),
     ]
     t = quantity_table(rows, title=f"Training compute and GPUs for {e.deadline_days:g} days")
-    t.caption = "FLOPs only (--no-plan)" if e.sizing is None else f"planned with {stack_text(stack)}"
+    advice = (e.bottleneck or {}).get("advice")
+    t.caption = "FLOPs only (--no-plan)" if e.sizing is None else (
+        f"planned with {stack_text(stack)}" + (f"\nbottleneck: {advice}" if advice else ""))
+    t.caption_justify = "left"
     return t
 
 
@@ -153,16 +160,14 @@ def _planned_rows(e: TrainingEstimate) -> list[tuple[str, str | None]]:
     if e.plan is None or e.planned_mfu is None:
         return [("planner rounds (GPUs)", rounds), ("no plan", s.infeasible)]
     p, b = e.plan, e.bottleneck or {}
-    degrees = " ".join(f"{k}={p['strategy'][k]}" for k in ("dp", "tp", "sp", "pp")
-                       if p["strategy"].get(k, 1) > 1)  # fmt: skip
     over = f" (> the cluster's {s.cluster_gpus:,})" if s.exceeds_cluster else ""
     return [
         ("planner rounds (GPUs)", rounds),
-        (f"plan on {p['gpus']:,} GPUs", f"{degrees} {p['strategy'].get('sp_method', '')}".strip()),
+        (f"plan on {p['gpus']:,} GPUs", layout_text(StrategySpec.model_validate(p["strategy"]))),
         ("  step time / memory per GPU", f"{p['step_time_s']:,.1f} s / "
                                          f"{p['memory_gib_per_gpu']:.1f} GiB"),
         ("  days to train on those GPUs", _days(p["time_to_train_days"], e.goodput)),
-        ("  bottleneck", f"{b.get('dim', '?')}: {b.get('advice', '')}"),
+        ("  bottleneck", b.get("dim", "?")),
         ("planned MFU", f"{e.planned_mfu:.1%}"),
         *_goodput_rows(e.goodput),
         ("GPUs at planned MFU x goodput", f"{e.gpus_at_planned_mfu:,.0f}{over}"),

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parplan.commands.checks import require_positive, writable_file
+from parplan.commands.checks import announce, require_positive, writable_file
 from parplan.commands.common import CLUSTER_OPT, JSON_OPT, MODEL_OPT, WORKLOAD_OPT
+from parplan.commands.tables import fixed_columns, new_table, quantity_table
 from parplan.cost.device import efficiency_for, gpu_architecture
 from parplan.cost.kernels.attention_table import load_table
 from parplan.cost.measured import KernelTable, dump_kernel_table, kernel_table
@@ -59,8 +60,9 @@ def measure(
         )  # fmt: skip
     out.write_text(dump_kernel_table(table))
     p = table.provenance
-    Console().print(f"wrote {out}: {len(table.gemm)} GEMMs, {len(table.attention)} attention "
-                    f"rows, {len(table.block)} blocks on {p.device} (torch {p.torch}, {p.dtype})")  # fmt: skip
+    announce(out, f"{len(table.gemm)} GEMMs, {len(table.attention)} attention rows, "
+             f"{len(table.block)} blocks on {p.device} (torch {p.torch}, {p.dtype}); a cluster "
+             "spec's `kernels:` key uses it")  # fmt: skip
 
 
 @app.command("show")
@@ -92,34 +94,58 @@ def _print_published(spec) -> None:  # noqa: ANN001
     data = _published(spec)
     console.print(f"[bold]{spec.name}[/]: published rates for {spec.gpu.name} "
                   f"({data['architecture']}); no measured `kernels:` table")  # fmt: skip
-    table = Table("efficiency", "value")
-    for key, value in data["efficiency"].items():
-        table.add_row(key, "-" if value is None else f"{value:.4g}")
+    efficiency = [(k, "-" if v is None else f"{v:.4g}") for k, v in data["efficiency"].items()]
+    console.print(quantity_table(efficiency, title="efficiency"))
+    if not data["attention"]:
+        console.print("no published attention rows: flat attention_max")
+        return
+    table, sources = attention_series_table(data["attention"])
     console.print(table)
-    attention = Table("kernel", "dir", "head dim", "causal", "tokens: TFLOP/s", "source",
-                      title="attention (parplan/cost/kernels/attention.yaml)")  # fmt: skip
-    for x in data["attention"]:
-        points = " ".join(f"{n}:{t:g}" for n, t in x["points"])
-        attention.add_row(x["kernel"], x["direction"], str(x["head_dim"]), str(x["causal"]),
-                          points, x["source"])  # fmt: skip
-    console.print(attention if data["attention"] else "no published attention rows: flat attention_max")
+    for k, source in enumerate(sources, start=1):
+        console.print(f"[{k}] {source}", highlight=False, markup=False)
+
+
+def _tokens_label(n: int) -> str:
+    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else str(n)
+
+
+def attention_series_table(series: list[dict]) -> tuple[Table, list[str]]:
+    """Published attention TFLOP/s: one row per series (kernel, direction, head dim, mask), one
+    column per sequence length; sources as numbered notes (their first three parts: figure and
+    paper; the whole citation is in --json)."""
+    tokens = sorted({n for x in series for n, _t in x["points"]})
+    sources: list[str] = []
+    rows = []
+    for x in series:
+        source = "; ".join(x["source"].split("; ")[:3])
+        if source not in sources:
+            sources.append(source)
+        by_tokens = dict(x["points"])
+        rows.append([f"{x['kernel']} {x['direction']}", str(x["head_dim"]),
+                     "causal" if x["causal"] else "-",
+                     *(f"{by_tokens[n]:.0f}" if n in by_tokens else "-" for n in tokens),
+                     f"[{sources.index(source) + 1}]"])  # fmt: skip
+    columns = ["kernel", "d", "mask", *map(_tokens_label, tokens), "src"]
+    table = new_table("attention TFLOP/s by sequence length (parplan/cost/kernels/attention.yaml)",
+                      gap=1)  # fmt: skip
+    return fixed_columns(table, columns, rows, left=("kernel", "mask")), sources
 
 
 def _print_measured(path: str, t: KernelTable) -> None:
     console, p = Console(), t.provenance
     console.print(f"[bold]measured kernel table[/] {path}\n  {p.device}, torch {p.torch}, "
                   f"CUDA {p.cuda or '-'}, {p.dtype}, {p.date}\n  command: {p.command}")  # fmt: skip
-    gemm = Table("layers", "m", "n", "k", "TFLOP/s", title="GEMMs")
-    for r in t.gemm:
-        gemm.add_row(r.name, str(r.m), str(r.n), str(r.k), f"{r.tflops:.3g}")
-    attention = Table("kernel", "dir", "head dim", "q len", "kv len", "causal", "TFLOP/s",
-                      title="attention")  # fmt: skip
-    for r in t.attention:
-        attention.add_row(r.kernel, r.direction, str(r.head_dim), str(r.q_len), str(r.kv_len),
-                          str(r.causal), f"{r.tflops:.3g}")  # fmt: skip
-    block = Table("block", "tokens", "fwd s", "bwd s", title="eager block")
-    for r in t.block:
-        block.add_row(r.block_type, str(r.tokens), f"{r.fwd_s:.4g}", f"{r.bwd_s:.4g}")
+    gemm = fixed_columns(new_table("GEMMs"), ["layers", "m", "n", "k", "TFLOP/s"],
+                         [[r.name, str(r.m), str(r.n), str(r.k), f"{r.tflops:.3g}"] for r in t.gemm],
+                         text=("layers",))  # fmt: skip
+    attention = fixed_columns(
+        new_table("attention"), ["kernel", "dir", "head dim", "q len", "kv len", "causal", "TFLOP/s"],
+        [[r.kernel, r.direction, str(r.head_dim), str(r.q_len), str(r.kv_len), str(r.causal),
+          f"{r.tflops:.3g}"] for r in t.attention], left=("kernel", "dir", "causal"),
+    )  # fmt: skip
+    block = fixed_columns(new_table("eager block"), ["block", "tokens", "fwd s", "bwd s"],
+                          [[r.block_type, str(r.tokens), f"{r.fwd_s:.4g}", f"{r.bwd_s:.4g}"]
+                           for r in t.block], left=("block",))  # fmt: skip
     for part in (gemm, attention, block):
         console.print(part)
     for note in p.notes:

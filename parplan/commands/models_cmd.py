@@ -8,8 +8,9 @@ import json
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from parplan.commands.common import JSON_OPT, WORKLOAD_HELP
+from parplan.commands.tables import fixed_columns, new_table
 from parplan.model.flops import model_summary
 from parplan.model.geometry import default_workload_name
 from parplan.model.params import param_count
@@ -40,13 +41,12 @@ def _billions(n: float | None) -> str:
 
 
 def _print_presets(rows: list[dict]) -> None:
-    table = Table(title="parplan model presets")
-    for col in ("name", "blocks", "hidden", "params", "published exact"):
-        table.add_column(col, justify="left" if col in ("name", "blocks") else "right")
-    for r in rows:
-        table.add_row(r["name"], " + ".join(r["blocks"]), str(r["hidden"]),
-                      _billions(r["params"]), _billions(r["params_exact"]))  # fmt: skip
-    Console().print(table)
+    cells = [[r["name"], " + ".join(r["blocks"]), str(r["hidden"]), _billions(r["params"]),
+              _billions(r["params_exact"])] for r in rows]  # fmt: skip
+    columns = ["name", "blocks", "hidden", "params", "published"]
+    Console().print(fixed_columns(new_table("parplan model presets (params: parplan's count; "
+                                            "published: the model's own)"), columns, cells,
+                                  text=("blocks",), left=("name",)))  # fmt: skip
 
 
 def _print_model(rec: dict) -> None:
@@ -65,17 +65,15 @@ def _print_model(rec: dict) -> None:
         f"workload {rec['workload']}: latent {latent} -> {geo['frames']} frames x "
         f"{geo['tokens_per_frame']} = {rec['tokens_per_sample']:,} tokens ({text})"
     )
-    table = Table(title="forward FLOPs per sample (true FLOPs, multiply-add = 2)")
-    for col in ("block", "count", "params/block", "GEMM TFLOP/block", "attn TFLOP/block", "share"):
-        table.add_column(col, justify="right")
     fwd = rec["forward_flops_per_sample"]
-    for b in rec["blocks"]:
-        table.add_row(b["block_type"], str(b["count"]), f"{b['params_per_block']:,}",
-                      f"{b['gemm_flops_per_block'] / 1e12:.4f}",
-                      f"{b['attention_flops_per_block'] / 1e12:.4f}",
-                      f"{b['forward_flops_total'] / fwd:.1%}")  # fmt: skip
-    table.add_row("embed", "", "", f"{rec['embed_flops_per_sample'] / 1e12:.4f}", "",
-                  f"{rec['embed_flops_per_sample'] / fwd:.1%}")  # fmt: skip
+    cells = [[b["block_type"], str(b["count"]), f"{b['params_per_block']:,}",
+              f"{b['gemm_flops_per_block'] / 1e12:.4f}", f"{b['attention_flops_per_block'] / 1e12:.4f}",
+              f"{b['forward_flops_total'] / fwd:.1%}"] for b in rec["blocks"]]  # fmt: skip
+    cells.append(["embed", "", "", f"{rec['embed_flops_per_sample'] / 1e12:.4f}", "",
+                  f"{rec['embed_flops_per_sample'] / fwd:.1%}"])  # fmt: skip
+    columns = ["block", "count", "params/block", "GEMM TFLOP/block", "attn TFLOP/block", "share"]
+    table = fixed_columns(new_table("forward FLOPs per sample (true FLOPs, multiply-add = 2)"),
+                          columns, cells, left=("block",))  # fmt: skip
     console.print(table)
     console.print(f"forward {fwd:.4e} FLOP/sample, train (3x) {rec['train_flops_per_sample']:.4e}")
     for note in rec["assumptions"]:
@@ -84,9 +82,7 @@ def _print_model(rec: dict) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("models")
-    def models_command(
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    ) -> None:
+    def models_command(as_json: bool = JSON_OPT) -> None:
         """List the model presets with their parameter counts."""
         rows = presets_table()
         if as_json:
@@ -98,9 +94,10 @@ def register(app: typer.Typer) -> None:
     def model_command(
         model: str = typer.Argument(..., help="Preset name or model YAML file."),
         workload: str | None = typer.Option(
-            None, "--workload", help="Preset or YAML (default: imagenet-256 / video-720p-129f)."
+            None, "--workload", help=WORKLOAD_HELP,
+            show_default="imagenet-256 for image models, video-720p-129f for video",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        as_json: bool = JSON_OPT,
     ) -> None:
         """Parameters, tokens and forward/training FLOPs per sample, per block type."""
         record = describe(model, workload)

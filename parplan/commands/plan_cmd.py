@@ -11,14 +11,23 @@ from pathlib import Path
 
 import typer
 
-from parplan.commands.checks import require_positive, writable_file, writable_output
+from parplan.commands.checks import (
+    announce,
+    announce_files,
+    require_positive,
+    writable_file,
+    writable_output,
+)
 from parplan.commands.common import (
-    DEFAULT_CLUSTER,
-    DEFAULT_GPUS,
+    CLUSTER_OPT,
+    DEFAULT_GPUS_TEXT,
     DEFAULT_MODEL,
     DEFAULT_WORKLOAD,
     JSON_OPT,
+    MODEL_HELP,
+    WORKLOAD_HELP,
     PlannerProgress,
+    default_gpus,
     note_calibration,
 )
 from parplan.commands.plan_recipe import plan_recipe
@@ -33,21 +42,22 @@ from parplan.specs import load_cluster, load_model, load_workload
 
 
 def plan_command(
-    model: str = typer.Option(None, "--model", help=f"Model preset or YAML ({DEFAULT_MODEL})."),
-    workload: str = typer.Option(
-        None, "--workload", help=f"Workload preset or YAML ({DEFAULT_WORKLOAD})."
-    ),
+    model: str = typer.Option(None, "--model", help=MODEL_HELP, show_default=DEFAULT_MODEL),
+    workload: str = typer.Option(None, "--workload", help=WORKLOAD_HELP,
+                                 show_default=DEFAULT_WORKLOAD),  # fmt: skip
     recipe: str = typer.Option(
         None, "--recipe", help="Plan every stage of a recipe (preset or YAML; docs/recipes.md)."
     ),
-    cluster: str = typer.Option(DEFAULT_CLUSTER, "--cluster", help="Cluster name or YAML file."),
-    gpus: int = typer.Option(None, "--gpus", help=f"GPUs to plan for (default {DEFAULT_GPUS})."),
+    cluster: str = CLUSTER_OPT,
+    gpus: int = typer.Option(None, "--gpus", help="GPUs to plan for.",
+                             show_default=DEFAULT_GPUS_TEXT),  # fmt: skip
     deadline_days: float = typer.Option(
         None, "--deadline-days", help="Find the smallest cluster that trains within this many days."
     ),
     train_samples: float = typer.Option(None, "--train-samples", help="Samples in the run."),
     train_tokens: float = typer.Option(None, "--train-tokens", help="Tokens in the run."),
-    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step."),
+    global_batch: int = typer.Option(None, "--global-batch", help="Samples per optimizer step.",
+                                     show_default="the workload's"),  # fmt: skip
     top: int = typer.Option(5, "--top", min=1, help="How many plans to list."),
     emit_dir: Path = typer.Option(
         None,
@@ -62,7 +72,8 @@ def plan_command(
     orders: str = typer.Option("auto", "--orders", help="Rank orders: auto | all | standard."),
     no_failures: bool = typer.Option(False, "--no-failures", help="Goodput 1: no failures."),
     async_checkpoint: bool = typer.Option(
-        None, "--async-checkpoint/--sync-checkpoint", help="Checkpoint writes behind training."
+        None, "--async-checkpoint/--sync-checkpoint", help="Checkpoint writes behind training.",
+        show_default="the cluster's reliability.async_checkpoint",
     ),
     as_json: bool = JSON_OPT,
     stack_flags: dict | None = None,
@@ -101,7 +112,7 @@ def plan_command(
         model=load_model(model), workload=load_workload(workload), cluster=load_cluster(cluster)
     )
     if gpus is None and deadline_days is None:
-        gpus = min(DEFAULT_GPUS, specs["cluster"].num_gpus)
+        gpus = default_gpus(specs["cluster"])
     with PlannerProgress(quiet=as_json) as progress:
         result = plan(
             **specs,
@@ -121,7 +132,9 @@ def plan_command(
         )
     title = f"{model} · {workload} · {cluster}"
     if plot is not None and result.curve:
-        plot_curve(result, plot, title=title)
+        plot_curve(result, plot, title=f"{title}: days to train vs GPUs"
+                   + (f" (chosen: {result.gpus:,})" if result.plans else ""))  # fmt: skip
+        announce(plot, "days to train vs GPUs")
     goodput = None
     if result.plans and deadline_days is not None:  # the chosen layout under failures
         goodput = strategy_goodput(**specs, strategy=result.plans[0].strategy, num_gpus=result.gpus,
@@ -133,11 +146,12 @@ def plan_command(
         print_result(result, title=title, stack=stack, goodput=goodput)
     if emit_dir is not None and result.plans:  # after the table: a refusal keeps the plans shown
         best = result.plans[0]
-        emit_or_fail(
+        written = emit_or_fail(
             directory=emit_dir, strategy=best.strategy, num_gpus=result.gpus,
             notes=plan_notes(best), prediction=(best.step_time_s, best.memory_gib_per_gpu),
             sources=SpecSources(model=model, workload=workload, cluster=cluster), **specs,
         )  # fmt: skip
+        announce_files(written, "the best plan's launch files")
     if not result.plans:  # SystemExit: cli.main maps it; a typer.Exit return value is dropped
         raise SystemExit(1)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from parplan.commands.checks import announce_files
 from parplan.commands.common import StageProgress
 from parplan.commands.recipe_tables import layouts_table, recipe_json
 from parplan.errors import SpecError
@@ -25,9 +26,10 @@ def plan_recipe(*, recipe: str, cluster: str, gpus: int | None, deadline_days: f
                                  async_checkpoint=async_checkpoint, progress=progress)  # fmt: skip
     if emit_dir is not None:
         try:
-            emit_recipe(result, spec, cluster=cluster_spec, directory=emit_dir)
+            written = emit_recipe(result, spec, cluster=cluster_spec, directory=emit_dir)
         except OSError as err:
             raise SpecError(f"--emit {emit_dir}: cannot write ({err.strerror})") from None
+        announce_files(written, "the stage's launch files")
     if as_json:
         print(json.dumps(recipe_json(result), indent=2))
     else:

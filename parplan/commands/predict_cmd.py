@@ -8,16 +8,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from parplan.commands.checks import require_positive, writable_output
+from parplan.commands.checks import announce_files, require_positive, writable_output
 from parplan.commands.common import (
     CLUSTER_OPT,
+    DEFAULT_GPUS_TEXT,
     JSON_OPT,
     MODEL_OPT,
     WORKLOAD_OPT,
+    default_gpus,
     note_calibration,
 )
 from parplan.commands.strategy_flags import strategy_from_flags, with_stack_flags
-from parplan.commands.tables import quantity_table, stack_text
+from parplan.commands.tables import layout_text, quantity_table, stack_text
 from parplan.cost.records import Prediction
 from parplan.cost.step import predict as predict_step
 from parplan.plan.emit import SpecSources, emit_or_fail
@@ -28,9 +30,11 @@ def predict(
     model: str = MODEL_OPT,
     workload: str = WORKLOAD_OPT,
     cluster: str = CLUSTER_OPT,
-    gpus: int = typer.Option(None, "--gpus", help="GPUs in the run (default: dp*tp*sp*pp)."),
-    strategy_file: str = typer.Option(None, "--strategy", help="Strategy YAML (e.g. a plan.yaml)."),
-    dp: int = typer.Option(None, "--dp", help="Data-parallel degree (default: gpus/(tp*sp*pp))."),
+    gpus: int = typer.Option(None, "--gpus", help="GPUs in the run; with --dp or "
+                             "--strategy: dp*tp*sp*pp.", show_default=DEFAULT_GPUS_TEXT),
+    strategy_file: str = typer.Option(None, "--strategy", help="Strategy YAML (e.g. a plan.yaml); "
+                                      "flags override its keys.", show_default="none"),
+    dp: int = typer.Option(None, "--dp", help="Data-parallel degree.", show_default="gpus/(tp*sp*pp)"),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree (Megatron)."),
     pp: int = typer.Option(None, "--pp", help="Pipeline stages."),
     vpp: int = typer.Option(None, "--vpp", help="Interleaved virtual stages per pipeline rank."),
@@ -55,21 +59,24 @@ def predict(
     require_positive(gpus=gpus)
     writable_output(emit_dir, "--emit", kind="folder")
     note_calibration(cluster)
+    specs = dict(model=load_model(model), workload=load_workload(workload),
+                 cluster=load_cluster(cluster))  # fmt: skip
+    if gpus is None and dp is None and not strategy_file:
+        gpus = default_gpus(specs["cluster"])
     strategy = strategy_from_flags(
         gpus=gpus, strategy_file=strategy_file, dp=dp, tp=tp, pp=pp, vpp=vpp, sp=sp,
         sp_method=sp_method, sp_methods=sp_methods, ulysses=ulysses, ring=ring,
         megatron_sp=megatron_sp, zero=zero, ckpt=ckpt, micro_batch=micro_batch,
         global_batch=global_batch, order=order, **(stack_flags or {}),
     )  # fmt: skip
-    specs = dict(model=load_model(model), workload=load_workload(workload),
-                 cluster=load_cluster(cluster))  # fmt: skip
     pred = predict_step(*specs.values(), strategy, gpus)
     if emit_dir is not None:
-        emit_or_fail(
+        written = emit_or_fail(
             directory=emit_dir, strategy=strategy, num_gpus=pred.num_gpus, **specs,
             prediction=(pred.step_time_s, pred.memory_gib_per_gpu),
             sources=SpecSources(model=model, workload=workload, cluster=cluster),
         )  # fmt: skip
+        announce_files(written, "launch files for this layout")
     if as_json:
         print(json.dumps(prediction_json(pred), indent=2))
         return
@@ -88,7 +95,8 @@ def prediction_json(pred: Prediction) -> dict:
 def print_prediction(pred: Prediction, title: str) -> None:
     console = Console()
     s, b = pred.strategy, pred.breakdown
-    console.print(f"[bold]{title}[/]  on {pred.num_gpus} GPUs: {_strategy_text(s)}")
+    console.print(f"[bold]{title}[/] · {pred.num_gpus} GPUs")
+    console.print(f"layout {_strategy_text(s)}")
     console.print(stack_text(s.stack))
     rows = [
         ("step time", f"{pred.step_time_s:.4g} s"),
@@ -121,13 +129,10 @@ def bottleneck_text(bn) -> str:  # noqa: ANN001
 
 
 def _strategy_text(s: StrategySpec) -> str:
-    sp = f"sp={s.sp} {s.sp_method}" + (f"({s.ulysses}x{s.ring})" if "usp" in s.methods_used else "")
-    if s.sp_methods:
-        sp += " (" + ",".join(f"{t}={m}" for t, m in sorted(s.sp_methods.items())) + ")"
-    return (
-        f"dp={s.dp} tp={s.tp} pp={s.pp} vpp={s.vpp} {sp} zero={s.zero} ckpt={s.ckpt} "
-        f"micro_batch={s.micro_batch} order={','.join(s.order)}"
-    )
+    """`dp8 sp8 ulysses, zero 3, ckpt full, ...`: the compact layout and the other knobs."""
+    ckpt = s.ckpt if isinstance(s.ckpt, str) else ",".join(s.ckpt)
+    return (f"{layout_text(s)}, zero {s.zero}, ckpt {ckpt}, micro-batch {s.micro_batch}, "
+            f"order {','.join(s.order)}" + (", megatron-sp" if s.megatron_sp else ""))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -12,9 +12,10 @@ import sys
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from parplan.commands.tables import quantity_table
+from parplan.commands.checks import flag_problems
+from parplan.commands.common import CLUSTER_HELP, JSON_OPT
+from parplan.commands.tables import fixed_columns, new_table, quantity_table
 from parplan.errors import SpecError
 from parplan.smoke.extra import require_smoke_extra
 from parplan.specs import load_cluster
@@ -32,6 +33,15 @@ def _blocks(count: int | None, types: str | None, default: tuple[str, ...]) -> t
     if not 1 <= n <= 64:
         raise SpecError(f"--blocks {n} must be between 1 and 64")
     return tuple(kinds[i % len(kinds)] for i in range(n))
+
+
+def _size_default(field: str) -> str:
+    """SmokeConfig's default of a size flag, or the model file's (`--model FILE`)."""
+    from parplan.smoke.config import SmokeConfig  # no torch: pydantic only
+
+    value = SmokeConfig.model_fields[field].default
+    shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return f"{shown}, or the model file's"
 
 
 def smoke_config(
@@ -54,7 +64,7 @@ def smoke_config(
             cluster=cluster, timeout_s=timeout_s, **fields,
         )  # fmt: skip
     except ValidationError as err:  # pydantic: bad sizes; name the flag
-        raise SpecError(_flag_error(err)) from None
+        raise SpecError(flag_problems(err)) from None
     from parplan.smoke.config import validate
 
     validate(cfg)
@@ -63,24 +73,16 @@ def smoke_config(
     return cfg
 
 
-def _flag_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    flag = "--" + str(first["loc"][-1]).replace("_", "-") if first.get("loc") else "smoke flags"
-    return f"{flag}={first.get('input')!r} {first['msg'].lower().replace('input should be', 'must be')}"
-
-
 def _print_report(report: dict) -> None:
     console = Console()
     keys = ("max_abs_err_output", "max_abs_err_grad", "bytes_measured", "bytes_predicted",
             "step_time_measured_s", "step_time_predicted_s")  # fmt: skip
     rows = [(k, "null" if report[k] is None else f"{report[k]:.6g}") for k in keys]
     console.print(quantity_table(rows, title=f"parplan smoke: {report['nproc']} ranks"))
-    rows = Table(title="collectives per rank, one step (measured)")
-    for col in ("phase", "op", "label", "count", "bytes"):
-        rows.add_column(col)
-    for row in report["collectives_measured"]:
-        rows.add_row(*(str(row[c]) for c in ("phase", "op", "label", "count", "bytes")))
-    console.print(rows)
+    keys = ("phase", "op", "label", "count", "bytes")
+    cells = [[str(row[c]) for c in keys] for row in report["collectives_measured"]]
+    console.print(fixed_columns(new_table("collectives per rank, one step (measured)"), keys, cells,
+                                text=("label",), left=("phase", "op")))  # fmt: skip
     for piece, code in report["implementation"].items():
         console.print(f"[bold]{piece}[/]: {code}")
     for note in report["notes"]:
@@ -94,7 +96,8 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("gloo", "--backend", help="gloo (CPU) or nccl (GPUs)."),
         dp: int = typer.Option(1, "--dp", help="Data-parallel degree."),
         tp: int = typer.Option(1, "--tp", help="Megatron tensor-parallel degree."),
-        sp: int | None = typer.Option(None, "--sp", help="SP degree (usp: ulysses*ring)."),
+        sp: int | None = typer.Option(None, "--sp", help="SP degree.",
+                                      show_default="usp: ulysses*ring, else 1"),  # fmt: skip
         sp_method: str = typer.Option(
             "none", "--sp-method", help="ulysses | ring | fastseq | usp | dsp"
         ),
@@ -108,19 +111,29 @@ def register(app: typer.Typer) -> None:
         ),
         micro_batch: int = typer.Option(1, "--micro-batch", help="Samples per DP rank."),
         model: str = typer.Option("tiny", "--model", help="tiny, or a model YAML file."),
-        blocks: int | None = typer.Option(None, "--blocks", help="Number of blocks (default 2)."),
+        blocks: int | None = typer.Option(None, "--blocks", help="Number of blocks.",
+                                          show_default="2, or the model file's"),  # fmt: skip
         block_types: str | None = typer.Option(
-            None, "--block-types", help="Comma list cycled over the blocks."
+            None, "--block-types", help="Comma list cycled over the blocks.",
+            show_default="full, or the model file's",
         ),
-        hidden: int | None = typer.Option(None, "--hidden", help="Hidden size (default 256)."),
-        heads: int | None = typer.Option(None, "--heads", help="Attention heads (default 4)."),
-        tokens: int | None = typer.Option(None, "--tokens", help="Tokens per sample."),
-        frames: int | None = typer.Option(None, "--frames", help="Frames (tokens = T x S)."),
-        cross_attention: bool | None = typer.Option(None, "--cross-attention/--no-cross-attention"),
+        hidden: int | None = typer.Option(None, "--hidden", help="Hidden size.",
+                                          show_default=_size_default("hidden")),  # fmt: skip
+        heads: int | None = typer.Option(None, "--heads", help="Attention heads.",
+                                         show_default=_size_default("heads")),  # fmt: skip
+        tokens: int | None = typer.Option(None, "--tokens", help="Tokens per sample.",
+                                          show_default=_size_default("tokens")),  # fmt: skip
+        frames: int | None = typer.Option(None, "--frames", help="Frames (tokens = T x S).",
+                                          show_default=_size_default("frames")),  # fmt: skip
+        cross_attention: bool | None = typer.Option(
+            None, "--cross-attention/--no-cross-attention", help="Text cross-attention blocks.",
+            show_default=_size_default("cross_attention"),
+        ),
         steps: int = typer.Option(3, "--steps", help="Training steps (the first is warm-up)."),
-        cluster: str | None = typer.Option(None, "--cluster", help="Default: cpu-local."),
-        timeout: float = typer.Option(300.0, "--timeout", help="Seconds for the whole run."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+        cluster: str | None = typer.Option(None, "--cluster", help=CLUSTER_HELP + " For the "
+                                           "predicted step time.", show_default="cpu-local"),  # fmt: skip
+        timeout_s: float = typer.Option(300.0, "--timeout-s", help="Seconds for the whole run."),
+        as_json: bool = JSON_OPT,
     ) -> None:
         """Run a parallel layout on real processes; check numerics, bytes and step time."""
         require_smoke_extra("parplan smoke")
@@ -132,7 +145,7 @@ def register(app: typer.Typer) -> None:
                  "cross_attention": cross_attention}  # fmt: skip
         cfg = smoke_config(
             nproc=nproc, backend=backend, strategy=strategy, model=model, blocks=blocks,
-            block_types=block_types, sizes=sizes, steps=steps, cluster=cluster, timeout_s=timeout,
+            block_types=block_types, sizes=sizes, steps=steps, cluster=cluster, timeout_s=timeout_s,
         )  # fmt: skip
         from parplan.smoke import SmokeFailure, run_smoke
 

@@ -17,37 +17,52 @@ from pydantic import ValidationError
 from parplan.errors import SpecError
 from parplan.specs import StackSpec, StrategySpec, format_validation_error, load_strategy
 
+
+def _stack_default(field: str) -> str:
+    """StackSpec's default of `field` as `--help` shows it (None: the workload's precision)."""
+    value = StackSpec.model_fields[field].default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "the workload's" if value is None else str(value)
+
+
 ATTENTION_OPT = typer.Option(
     None,
     "--attention",
-    help="Attention kernel: flash2 (default: FlashAttention-2, PyTorch SDPA), flash3, cudnn "
-    "(Transformer Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
+    help="Attention kernel: flash2 (FlashAttention-2, PyTorch SDPA), flash3, cudnn (Transformer "
+    "Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
+    show_default=_stack_default("attention"),
 )
 ATTENTION_DROPOUT_OPT = typer.Option(
-    None, "--attention-dropout/--no-attention-dropout", help="Unfused attention with dropout on the scores."
-)
+    None, "--attention-dropout/--no-attention-dropout",
+    help="Unfused attention with dropout on the scores.", show_default=_stack_default("attention_dropout"),
+)  # fmt: skip
 TP_OVERLAP_OPT = typer.Option(
     None,
     "--tp-comm-overlap/--no-tp-comm-overlap",
     help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
+    show_default=_stack_default("tp_comm_overlap"),
 )
 ELEMENTWISE_OPT = typer.Option(
     None,
     "--elementwise",
-    help="Norms, modulation, activations: eager (default: one PyTorch kernel per op) or fused "
+    help="Norms, modulation, activations: eager (one PyTorch kernel per op) or fused "
     "(torch.compile, Transformer Engine, apex).",
+    show_default=_stack_default("elementwise"),
 )
 TEXT_ENCODER_PRECISION_OPT = typer.Option(
     None,
     "--text-encoder-precision",
-    help="Precision of the online text encoder (bf16|fp16|fp8|fp32; default: the workload's).",
+    help="Precision of the online text encoder (bf16|fp16|fp8|fp32).",
+    show_default=_stack_default("text_encoder_precision"),
 )
 ZERO_IMPL_OPT = typer.Option(
     None,
     "--zero-impl",
     help="Who issues the DP/ZeRO collectives, i.e. how many calls a step makes: megatron "
-    "(default: parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
+    "(parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
     "deepspeed (ZeRO-3: one gather per submodule; 5e8-element buckets).",
+    show_default=_stack_default("zero_impl"),
 )
 # StrategySpec.stack fields -> (annotation, option); every command that costs a layout takes them
 STACK_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -102,6 +117,11 @@ def reject_stack_flags(flags: dict[str, Any], *, why: str) -> None:
             raise SpecError(f"--{name.replace('_', '-')} does not apply {why}")
 
 
+def _positive_int(value: Any) -> bool:
+    """A degree dp can be derived from; anything else is the spec validation's to report."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def derive_dp(*, gpus: int, tp: int, sp: int, pp: int) -> int:
     inner = tp * sp * pp
     if gpus % inner:
@@ -145,7 +165,8 @@ def strategy_from_flags(*, gpus: int | None, strategy_file: str | None, **flags)
     merged = {**base, **given}
     if stack:
         merged["stack"] = {**merged.get("stack", {}), **stack}
-    if "dp" not in merged and gpus is not None:
+    degrees = [merged.get(k, 1) for k in ("tp", "sp", "pp")]
+    if "dp" not in merged and gpus is not None and all(_positive_int(d) for d in degrees):
         merged["dp"] = derive_dp(
             gpus=gpus, tp=merged.get("tp", 1), sp=merged.get("sp", 1), pp=merged.get("pp", 1)
         )

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
 
 from parplan.commands.common import JSON_OPT
+from parplan.commands.tables import fixed_columns, new_table
 from parplan.validate.cases import ValidationReport, markdown, validate
 
 
@@ -43,15 +43,13 @@ def report_json(report: ValidationReport) -> dict:
 
 
 def _print_report(report: ValidationReport) -> None:
-    table = Table(title="validation: predicted vs measured step time")
-    for col in ("case", "measured s", "predicted s", "error", "tol", "ok"):
-        table.add_column(col, justify="left" if col == "case" else "right")
-    for c in report.cases:
-        if c.skipped:
-            table.add_row(c.id, "-", "-", "skipped", "", "")
-            continue
-        table.add_row(c.id, f"{c.measured_step_time_s:.4g}", f"{c.predicted_step_time_s:.4g}",
-                      f"{c.rel_error:+.1%}", f"{c.tolerance:.0%}", "yes" if c.within_tolerance else "NO")  # fmt: skip
+    rows = [[c.id, "-", "-", "skipped", "", ""] if c.skipped else
+            [c.id, f"{c.measured_step_time_s:.4g}", f"{c.predicted_step_time_s:.4g}",
+             f"{c.rel_error:+.1%}", f"{c.tolerance:.0%}", "yes" if c.within_tolerance else "NO"]
+            for c in report.cases]  # fmt: skip
+    table = fixed_columns(new_table("validation: predicted vs measured step time"),
+                          ["case", "measured s", "predicted s", "error", "tol", "ok"], rows,
+                          text=("case",))  # fmt: skip
     console = Console()
     console.print(table)
     for c in report.cases:

@@ -162,3 +162,36 @@ def _crossover_sentence(prev: SpRow, best: SpRow, rows: list[SpRow]) -> str:
             f"{best.sp_exposed_comm_s:.3g} s of SP communication per step vs {old_here.sp_exposed_comm_s:.3g} s"
         )
     return f"at {where} the fastest method changes from {_label(prev)} to {_label(best)}: {why}"
+
+
+def summary(rows: list[SpRow]) -> list[str]:
+    """The sentences under the table: the crossovers, where nothing fits, and, only when at
+    least two degrees have a method that fits and it never changes, that it does not."""
+    keys = _ordered_keys(rows)
+    fitting = [k for k in keys if any(r.fits for r in rows if (r.workload, r.sp) == k)]
+    if not fitting:
+        return [_nothing_fits(rows)]
+    several = len({w for w, _ in keys}) > 1
+    missing = [f"sp={sp}" + (f" ({w})" if several else "") for w, sp in keys if (w, sp) not in fitting]
+    notes = crossovers(rows)
+    changes = bool(notes)
+    if missing:
+        notes.append(f"no method fits at {', '.join(missing)} (see the note column)")
+    if not changes and len(fitting) > 1:
+        best = min((r for r in rows if r.fits), key=lambda r: r.step_time_s)
+        notes.append(f"the fastest method, {_label(best)}, is the same at every SP degree where "
+                     "one fits")  # fmt: skip
+    return notes
+
+
+def _nothing_fits(rows: list[SpRow]) -> str:
+    """No row fits: name the closest miss on memory (and what shrinks it), or the rules broken."""
+    costed = [r for r in rows if r.memory_gib_per_gpu is not None]
+    if not costed:
+        reasons = list(dict.fromkeys(r.reason for r in rows))
+        return "no method runs at any SP degree: " + "; ".join(reasons)
+    closest = min(costed, key=lambda r: r.memory_gib_per_gpu)
+    where = f"{_label(closest)} at sp={closest.sp}"
+    return (f"no method fits in memory at any SP degree: the closest, {where}, needs "
+            f"{closest.memory_gib_per_gpu:.1f} GiB per GPU; shard the model state (--zero 3), "
+            "checkpoint activations (--ckpt full) or use more GPUs (--gpus)")  # fmt: skip

@@ -6,11 +6,13 @@ reproduce, and reports the true-FLOP versions beside them (`*_true_flops`, `*_tr
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
 from pydantic import Field
 
+from parplan.errors import SpecError
 from parplan.estimate.formulas import (
     DEFAULT_FPS,
     H100_SXM_BF16_DENSE_FLOP_PER_S,
@@ -24,10 +26,11 @@ from parplan.estimate.inference import inference_estimate
 
 
 def _f(default: float, description: str, *, le: float | None = None, zero_ok: bool = False) -> Any:
-    """A positive (or, with `zero_ok`, non-negative) input with its source; `le` caps fractions."""
+    """A positive (or, with `zero_ok`, non-negative) finite input with its source; `le` caps
+    fractions (an infinite fps or share would divide a later step by infinity, or by zero)."""
     if zero_ok:
-        return Field(default, ge=0, le=le, description=description)
-    return Field(default, gt=0, le=le, description=description)
+        return Field(default, ge=0, le=le, allow_inf_nan=False, description=description)
+    return Field(default, gt=0, le=le, allow_inf_nan=False, description=description)
 
 
 class FactorialFundsInputs(Record):
@@ -112,8 +115,30 @@ class FactorialFundsEstimate(Record):
 
 
 def factorial_funds(inputs: FactorialFundsInputs | None = None) -> FactorialFundsEstimate:
-    """Reproduce seed 001 lines 50-85 step by step from `inputs`."""
+    """Reproduce seed 001 lines 50-85 from `inputs`; inputs so extreme that a step overflows
+    or underflows to zero are a SpecError naming them."""
     i = inputs or FactorialFundsInputs()
+    try:
+        result = _chain(i)
+    except ZeroDivisionError:
+        result = None
+    if result is None or not all(math.isfinite(v) for v in _floats(result.model_dump())):
+        changed = {k: v for k, v in i.model_dump().items() if v != FactorialFundsInputs.model_fields[k].default}
+        given = ", ".join(f"--{k.replace('_', '-')}={v:g}" for k, v in changed.items()) or "defaults"
+        raise SpecError(f"Factorial Funds inputs {given}: a step of the chain overflows or "
+                        "underflows to zero; give values of a realistic size")  # fmt: skip
+    return result
+
+
+def _floats(data: Any) -> list[float]:
+    if isinstance(data, dict):
+        return [f for v in data.values() for f in _floats(v)]
+    if isinstance(data, list):
+        return [f for v in data for f in _floats(v)]
+    return [data] if isinstance(data, float) else []
+
+
+def _chain(i: FactorialFundsInputs) -> FactorialFundsEstimate:
     pixel_frames = i.video_seconds * i.fps  # line 54: 60 s x 24 fps = 1,440
     latent_frames = pixel_frames / i.temporal_compression  # line 54: 1,440 / 8 = 180
     frame_multiplier = latent_frames * i.video_sample_fraction  # line 58: 180 / 2

@@ -78,8 +78,9 @@ def evaluate_family(members: list[Core], ctx: Context, search: Search, floor_s: 
             search.pruned["bound"] += len(alive)
             continue
         for core, core_floor_s in list(alive):
-            if core_floor_s >= search.bar_s():
-                continue  # dropped with the orders it has left at the next order
+            if core_floor_s >= search.bar_s():  # the bar fell during this order
+                search.pruned["bound"] += 1  # the rest go with _still_alive at the next order
+                continue
             if not _evaluate_order(core, order, ctx, search):
                 search.pruned["order"] += len(orders) - k - 1
                 alive.remove((core, core_floor_s))

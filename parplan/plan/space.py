@@ -27,7 +27,7 @@ class Record(BaseModel):
 
 
 def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    return sorted({d for k in range(1, int(n**0.5) + 2) if n % k == 0 for d in (k, n // k)})
 
 
 def sp_variants(

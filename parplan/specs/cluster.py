@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from parplan.errors import SpecError
 from parplan.specs.base import (
@@ -113,6 +113,11 @@ class ReliabilitySpec(Spec):
         return self.checkpoint_read_gbyte_per_s_per_node * GB
 
 
+# 2^20 GPUs: several times any cluster built; a million-GPU predict takes ~2 s and ~250 MB,
+# while the rank lists of a 2^40-GPU spec would exhaust the machine's memory.
+MAX_GPUS = 2**20
+
+
 class ClusterSpec(Spec):
     name: str
     gpu: GpuSpec
@@ -131,3 +136,13 @@ class ClusterSpec(Spec):
     @property
     def num_gpus(self) -> int:
         return self.gpus_per_node * self.nodes
+
+    @model_validator(mode="after")
+    def _check_size(self) -> ClusterSpec:
+        if self.num_gpus > MAX_GPUS:
+            raise ValueError(
+                f"nodes*gpus_per_node = {self.nodes}*{self.gpus_per_node} = {self.num_gpus:,} "
+                f"GPUs: parplan models clusters of up to {MAX_GPUS:,} (rank groups and deadline "
+                "sweeps span the whole cluster)"
+            )
+        return self

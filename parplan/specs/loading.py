@@ -65,25 +65,67 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def format_validation_error(where: str, cls: type[BaseModel], err: ValidationError) -> str:
-    """One line: `where: key.path=value problem` (plus how many more problems there are)."""
-    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    # drop pydantic's union-branch tags such as "literal['none','full']" or "list[...]"
-    loc = tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p))
-    path = ".".join(str(p) for p in loc) or "<top level>"
-    value = first.get("input")
-    if first["type"] == "extra_forbidden":
+    """One line naming every problem: `where: key.path=value problem; other.key=... problem`.
+
+    Unknown keys come first (a typo often causes the other errors). Pydantic reports a value
+    that fits no branch of a union once per branch (`ckpt: 'none'|'full'` or a list of them):
+    those become one problem, from the branch that got deepest into the value."""
+    problems = [_problem(cls, e) for e in _one_per_union(err.errors())]
+    problems = list(dict.fromkeys(problems))  # the same text from two branches: once
+    return f"{where}: " + "; ".join(problems)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """The key path without pydantic's union-branch tags (`literal['none','full']`, `list[...]`)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+
+
+def _one_per_union(errors: list[dict]) -> list[dict]:
+    """Errors grouped by the field they are about (the path up to the first union tag); within a
+    group only the deepest errors are kept; unknown keys sort first."""
+    groups: dict[tuple, list[dict]] = {}
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        tagged = next((i for i, p in enumerate(loc) if isinstance(p, str) and "[" in p), len(loc))
+        groups.setdefault(loc[:tagged], []).append(e)
+    kept = []
+    for group in groups.values():
+        depth = max(len(_clean_loc(tuple(e.get("loc", ())))) for e in group)
+        deepest = [e for e in group if len(_clean_loc(tuple(e.get("loc", ())))) == depth]
+        kept.append(_merge_branches(deepest))
+    return sorted(kept, key=lambda e: e["type"] != "extra_forbidden")
+
+
+def _merge_branches(errors: list[dict]) -> dict:
+    """Several union branches rejecting the same value: `must be A, or B`."""
+    if len(errors) == 1:
+        return errors[0]
+    texts = [_problem_text(e) if e["type"] != "list_type" else "must be a list of them"
+             for e in errors]  # fmt: skip
+    rest = [t.removeprefix("must be ") for t in texts[1:]]
+    return {**errors[0], "msg": ", or ".join([texts[0], *rest]), "merged": True}
+
+
+def _problem_text(e: dict) -> str:
+    return e["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+
+
+def _problem(cls: type[BaseModel], e: dict) -> str:
+    loc = _clean_loc(tuple(e.get("loc", ())))
+    path = _printable(".".join(str(p) for p in loc)) or "<top level>"
+    if e["type"] == "extra_forbidden":
         parent = _walk_model(cls, loc[:-1])
         allowed = ", ".join(parent.model_fields) if parent else "see SPEC_FORMAT.md"
-        msg = f"{where}: unknown key '{path}'; allowed here: {allowed}"
-    elif first["type"] == "missing":
-        msg = f"{where}: missing required key '{path}'"
-    else:
-        shown = _short(value)
-        text = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-        msg = f"{where}: {path}={shown} {text}" if loc else f"{where}: {text}"
-    more = len(err.errors()) - 1
-    return msg + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        return f"unknown key '{path}' (allowed here: {allowed})"
+    if e["type"] == "missing":
+        return f"missing required key '{path}'"
+    text = e["msg"] if e.get("merged") else _problem_text(e)
+    return f"{path}={_short(e.get('input'))} {text}" if loc else text
+
+
+def _printable(text: str) -> str:
+    """A key as typed, with control characters escaped (an error stays one line)."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _short(value: Any) -> str:
@@ -122,10 +164,14 @@ def _preset_names(directory: Path) -> list[str]:
 
 
 def _resolve(source: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
+    if not str(source).strip():
+        raise SpecError(f"--{kind} {str(source)!r}: empty; give a preset name or a YAML file")
     path = Path(source)
     if _is_path(source):
         if not path.exists():
             raise SpecError(f"{path}: file not found")
+        if path.is_dir():
+            raise SpecError(f"--{kind} {path}: a folder; give a YAML file")
         return path
     for directory in dirs:
         candidate = directory / f"{source}.yaml"

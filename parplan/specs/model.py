@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from parplan.specs.base import (
     ACTIVATION_BYTES,
@@ -55,6 +55,17 @@ class ModelSpec(Spec):
     params_exact: PosInt | None = None
     # Extension keys (docs/spec_extensions.md): exact parameter counts need the embedders.
     extras: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extras")
+    @classmethod
+    def _extras_not_negative(cls, extras: dict[str, Any]) -> dict[str, Any]:
+        """Every numeric extension key is a count or a width (parplan/model/options.py)."""
+        for key, value in extras.items():
+            numbers = [v for v in (value if isinstance(value, list) else [value])
+                       if isinstance(v, int | float) and not isinstance(v, bool)]  # fmt: skip
+            if any(not n >= 0 for n in numbers):
+                raise ValueError(f"has {key!r}: {value!r}: a count or width must be >= 0")
+        return extras
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelSpec:

@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import statistics
+import sys
 import time
 import warnings
 
@@ -95,6 +96,7 @@ def _train(setup: RunSetup, rank: int, device: torch.device) -> dict:
         print("\n".join(summary_lines(summary)), flush=True)
         if setup.report is not None:
             setup.report.write_text(json.dumps(summary, indent=2) + "\n")
+            print(f"wrote {setup.report}: the run's summary (JSON)", file=sys.stderr, flush=True)
     return summary
 
 
