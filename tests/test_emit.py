@@ -152,7 +152,7 @@ def test_rank_groups_strides() -> None:
 
 
 def test_per_group_ckpt_list_counts_whole_groups() -> None:
-    """evaluate.py's per-group lists: [none, full] on 3 + 5 blocks checkpoints 5 blocks."""
+    """The cost model's per-group lists: [none, full] on 3 + 5 blocks checkpoints 5 blocks."""
     model = MODEL.model_validate(
         MODEL.model_dump()
         | {"blocks": [{"type": "full", "count": 3}, {"type": "full", "count": 5}]}

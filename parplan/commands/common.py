@@ -84,6 +84,7 @@ class PlannerProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                console=Console(stderr=True),  # stdout stays the result (pipes, --json)
                 transient=True,
             )
         )

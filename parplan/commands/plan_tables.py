@@ -112,7 +112,7 @@ def search_line(s: SearchStats) -> str:
         return f"deadline sizing in {s.seconds:.2f} s"
     solved = s.candidates - s.pruned
     reasons = ", ".join(f"{n:,} {PRUNE_REASONS.get(k, k)}" for k, n in
-                        sorted(s.pruned_by.items(), key=lambda kv: -kv[1]))  # fmt: skip
+                        sorted(s.pruned_by.items(), key=lambda kv: -kv[1]) if n)  # fmt: skip
     return (f"searched {s.candidates:,} layouts in {s.seconds:.2f} s: {solved:,} solved + "
             f"{s.pruned:,} pruned ({reasons}); {s.evaluated:,} predict calls, {s.ilp_solves:,} "
             f"ILPs ({s.solver}); rank orders: {s.order_space}")  # fmt: skip

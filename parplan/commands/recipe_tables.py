@@ -47,8 +47,8 @@ def goodput_table(e: RecipeEstimate) -> Table:
                      f"{g.checkpoint_write_s:,.1f}", _interval(g.model_dump()),
                      f"{g.interruptions_per_day:.2f}", f"{g.lost_per_failure_s / 60:,.1f}"])  # fmt: skip
     columns = ["stage", "goodput", "ckpt GB", "write s", "every", "fails/day", "lost min"]
-    return fixed_columns(new_table("goodput: failures, restarts, checkpoints (cluster "
-                                   "reliability:)"), columns, rows, left=("stage",))  # fmt: skip
+    return fixed_columns(new_table("goodput: failures, restarts, checkpoints (the "
+                                   "cluster's reliability: section)"), columns, rows, left=("stage",))  # fmt: skip
 
 
 def bottleneck_lines(e: RecipeEstimate) -> list[str]:

@@ -1,8 +1,9 @@
 """One block of the model on one GPU for one micro-batch: its compute and its collectives.
 
-The per-block half of the cost model (evaluate.py assembles the step): GEMM, attention and
-memory-bound seconds from the roofline (compute.py), and the `CollectiveCall`s the chosen
-strategies add (strategies/). Everything the planner evaluates thousands of times per plan.
+The per-block half of the cost model (step.py assembles the step): GEMM, attention and
+memory-bound seconds from the kernel tables and the roofline (device.py, kernels/), and the
+`CollectiveCall`s the chosen strategies add (strategies/). Everything the planner evaluates
+thousands of times per plan.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from parplan.specs import (
 
 def block_modes(strategy: StrategySpec, model: ModelSpec) -> list[str]:
     """Checkpoint mode of every block. A list as long as the block groups (and not the depth)
-    names one mode per group, as evaluate.py reads it; otherwise one per block (SPEC_FORMAT)."""
+    names one mode per group, as cost/step.py reads it; otherwise one per block (SPEC_FORMAT)."""
     ckpt = strategy.ckpt
     if isinstance(ckpt, str):
         return [ckpt] * model.depth

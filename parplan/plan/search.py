@@ -244,7 +244,7 @@ def _blocks_per_mode(strategy: StrategySpec, model: ModelSpec) -> dict[str, int]
 
 def per_type_methods(ctx: Context) -> bool:
     """Let the ILP pick the SP method per block type: where the model has several block types
-    and the cost model prices per-method items (evaluate.sp_block_options)."""
+    and the cost model prices per-method items (cost/options.py sp_block_options)."""
     types = {g.type for g in ctx.model.blocks}
     return len(types) > 1 and hasattr(ctx.cost, "sp_block_options")
 
