@@ -210,7 +210,21 @@ def _encoder_s(inp: Inputs, device: Device) -> float:
     text = _text_encoder_flops(inp)
     vae = inp.cost.encoder_flops - text
     samples = inp.layout.microbatches * inp.strategy.micro_batch
-    return device.conv_s(flops=vae * samples) + _text_encoder_s(inp, device, text * samples)
+    return _vae_device(inp, device).conv_s(flops=vae * samples) + _text_encoder_s(
+        inp, device, text * samples
+    )
+
+
+# The VAE encoder runs no-grad, outside the DiT's precision: fast-DiT's fp32 and AMP rows encode
+# the same way (outside accelerate's autocast, TF32 convolutions; 0.596 s in both, its README),
+# and fp8 recipes keep the VAE in bf16. `conv_max` is a fraction of the 16-bit peak (device.py).
+VAE_PEAK_PRECISION = "bf16"
+
+
+def _vae_device(inp: Inputs, device: Device) -> Device:
+    if inp.workload.precision in ("bf16", "fp16") or device.arch == "cpu":
+        return device
+    return Device.of(inp.cluster, VAE_PEAK_PRECISION)
 
 
 def _text_encoder_s(inp: Inputs, device: Device, flops: float) -> float:
