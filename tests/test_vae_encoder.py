@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from parplan.cost.step import predict
-from parplan.specs import StrategySpec, load_cluster, load_model, load_validation_cases, load_workload
+from parplan.specs import (
+    StrategySpec,
+    load_cluster,
+    load_model,
+    load_validation_cases,
+    load_workload,
+)
 
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 
