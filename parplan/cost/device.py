@@ -59,7 +59,7 @@ class Efficiency(BaseModel):
 # Hopper's. Out of sample: Narayanan 2021, Megatron-Core strong scaling, fast-DiT, Open-Sora and
 # the held-out set (docs/validation.md). Calibrated `efficiency:` overrides are measured
 # throughputs already and are not scaled.
-SUSTAINED_FRACTION = {"ampere": 0.846, "hopper": 0.727, "blackwell": 0.727}
+SUSTAINED_FRACTION = {"ampere": 0.844, "hopper": 0.738, "blackwell": 0.738}
 MAMF_FRACTION = {"ampere": 0.859, "hopper": 0.801, "blackwell": 0.80}
 
 
