@@ -107,7 +107,7 @@ def test_open_sora_buckets_against_the_papers_8_gpu_step_times(stage, bucket, mi
                                                                paper_s):  # fmt: skip
     """The recipe's layouts on 8 H200s at the paper's Table 4/5 batch sizes, for the buckets that
     set a stage's step (the slowest): within 20%. With FA3 priced as FA2 (before the kernel
-    table) they were -14%, -7%, -5%; with the FA3 table they are -25%, -33%, -31%: the known
+    table) they were -14%, -7%, -5%; with the FA3 table they are -25%, -34%, -31%: the known
     eager-DiT gap (docs/validation.md), so this fails and is marked so (strict: a fix shows).
     Not checked: the shorter clips at larger micro-batches, where the paper's times stay at
     ~7.6 s / ~48 s and parplan's fall further, per-sample costs the model lacks."""
