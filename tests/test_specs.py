@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from parplan.cli import main
+from parplan.specs.cluster import MAX_NICS_PER_GPU
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = "name: m\nhidden: 64\nheads: 4\nblocks: [{type: full, count: 2}]\n"
 
@@ -93,3 +99,29 @@ def test_spec_file_errors_name_every_problem(tmp_path, capsys):
     err = run_error(capsys, "predict", "--strategy", str(path))
     assert err.startswith(f"error: {path}: unknown key 'zeroo' (allowed here: dp, tp,")
     assert err.endswith("; ckpt.1='x' must be 'none', 'selective' or 'full'")
+
+
+def test_nics_beyond_any_built_node_are_bad_input(tmp_path, capsys):
+    """The fuzzer's find: `nics_per_node: 3164994252` made the planner allocate 23.6 GiB for
+    its per-NIC link loads. More than MAX_NICS_PER_GPU per GPU is now one line, exit 2."""
+    spec = yaml.safe_load((ROOT / "cluster_specs" / "h100-dgx-ndr400.yaml").read_text())
+    spec["inter_node"]["nics_per_node"] = 3164994252
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    err = run_error(capsys, "predict", "--cluster", str(path), "--gpus", "8")
+    assert "inter_node.nics_per_node = 3,164,994,252" in err and f"at most {MAX_NICS_PER_GPU}" in err
+    spec["inter_node"]["nics_per_node"] = MAX_NICS_PER_GPU * spec["gpus_per_node"]  # the bound
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["predict", "--cluster", str(path), "--gpus", "8", "--json"]) == 0
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_non_finite_numbers_are_bad_input(tmp_path, capsys, value):
+    """The fuzzer's find: `failures_per_gpu_hour: .inf` passed `ge=0` and crashed the topology
+    cache's JSON round trip. Every spec number must be finite."""
+    spec = yaml.safe_load((ROOT / "cluster_specs" / "h100-dgx-ndr400.yaml").read_text())
+    text = yaml.safe_dump(spec) + f"reliability:\n  failures_per_gpu_hour: {value}\n"
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    err = run_error(capsys, "predict", "--cluster", str(path), "--gpus", "8")
+    assert "reliability.failures_per_gpu_hour" in err and "finite" in err

@@ -33,9 +33,10 @@ ATTENTION_PRECISION: dict[str, str] = {"fp8": "bf16"}
 
 
 class Spec(BaseModel):
-    """Base: frozen, unknown keys are errors."""
+    """Base: frozen, unknown keys are errors, numbers finite (an `inf` read from YAML would
+    pass `ge=0` and then break every sum it enters: a fuzzer's find)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -116,6 +116,10 @@ class ReliabilitySpec(Spec):
 # 2^20 GPUs: several times any cluster built; a million-GPU predict takes ~2 s and ~250 MB,
 # while the rank lists of a 2^40-GPU spec would exhaust the machine's memory.
 MAX_GPUS = 2**20
+# NICs per GPU: built systems have one compute NIC per GPU (DGX H100/B200, GB200 NVL72 trays), two
+# at most; the link-load arrays hold one entry per NIC, so 3e9 NICs (a fuzzer's find) ran the
+# planner out of memory.
+MAX_NICS_PER_GPU = 4
 
 
 class ClusterSpec(Spec):
@@ -144,5 +148,11 @@ class ClusterSpec(Spec):
                 f"nodes*gpus_per_node = {self.nodes}*{self.gpus_per_node} = {self.num_gpus:,} "
                 f"GPUs: parplan models clusters of up to {MAX_GPUS:,} (rank groups and deadline "
                 "sweeps span the whole cluster)"
+            )
+        if self.inter_node.nics_per_node > MAX_NICS_PER_GPU * self.gpus_per_node:
+            raise ValueError(
+                f"inter_node.nics_per_node = {self.inter_node.nics_per_node:,} for "
+                f"{self.gpus_per_node} GPUs per node: give at most {MAX_NICS_PER_GPU} per GPU "
+                "(the compute NICs, one per GPU on DGX/HGX nodes)"
             )
         return self
