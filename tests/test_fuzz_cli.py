@@ -11,7 +11,9 @@ Every case runs in-process through `parplan.cli.main` and must hold to the CLI's
 there the work is replaced by a stub that raises ReachedWork, so their flag and spec checks are
 fuzzed and a good input counts as accepted. The cases are counted (CASES) and the count is
 printed at the end of the session (conftest.py): 1,350 cases, about 20 s on one core
-(PARPLAN_FUZZ_SCALE=10 runs ten times as many).
+(PARPLAN_FUZZ_SCALE=10 runs ten times as many, freshly drawn: the default set is fixed). Bug
+hunts found two specs that broke the planner (an `.inf` failure rate, 3e9 NICs per node), now
+bad input (tests/test_specs.py).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ SCALE = int(os.environ.get("PARPLAN_FUZZ_SCALE", "1"))  # more cases for a bug h
 
 
 def fuzz(cases: int) -> settings:
-    return settings(FUZZ, max_examples=cases * SCALE)
+    """The default run (CI) draws the same cases every time, so that a new find fails a bug
+    hunt (PARPLAN_FUZZ_SCALE > 1, fresh random cases each run), not an unrelated change."""
+    return settings(FUZZ, max_examples=cases * SCALE, derandomize=SCALE == 1)
 
 
 class ReachedWork(Exception):
