@@ -218,13 +218,15 @@ def _encoder_s(inp: Inputs, device: Device) -> float:
 # The VAE encoder runs no-grad, outside the DiT's precision: fast-DiT's fp32 and AMP rows encode
 # the same way (outside accelerate's autocast, TF32 convolutions; 0.596 s in both, its README),
 # and fp8 recipes keep the VAE in bf16. `conv_max` is a fraction of the 16-bit peak (device.py).
-VAE_PEAK_PRECISION = "bf16"
+VAE_PEAK_PRECISIONS = ("bf16", "fp16")
 
 
 def _vae_device(inp: Inputs, device: Device) -> Device:
-    if inp.workload.precision in ("bf16", "fp16") or device.arch == "cpu":
-        return device
-    return Device.of(inp.cluster, VAE_PEAK_PRECISION)
+    peaks = inp.cluster.gpu.peak_tflops
+    sixteen = next((p for p in VAE_PEAK_PRECISIONS if p in peaks), None)
+    if inp.workload.precision in VAE_PEAK_PRECISIONS or device.arch == "cpu" or sixteen is None:
+        return device  # a GPU spec with no 16-bit peak: the workload's, the only one it gives
+    return Device.of(inp.cluster, sixteen)
 
 
 def _text_encoder_s(inp: Inputs, device: Device, flops: float) -> float:
