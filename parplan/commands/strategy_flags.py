@@ -26,53 +26,34 @@ def _stack_default(field: str) -> str:
     return "the workload's" if value is None else str(value)
 
 
-ATTENTION_OPT = typer.Option(
-    None,
-    "--attention",
-    help="Attention kernel: flash2 (FlashAttention-2, PyTorch SDPA), flash3, cudnn (Transformer "
-    "Engine on Hopper), or unfused (s x s scores in HBM; no ring attention).",
-    show_default=_stack_default("attention"),
-)
-ATTENTION_DROPOUT_OPT = typer.Option(
-    None, "--attention-dropout/--no-attention-dropout",
-    help="Unfused attention with dropout on the scores.", show_default=_stack_default("attention_dropout"),
-)  # fmt: skip
-TP_OVERLAP_OPT = typer.Option(
-    None,
-    "--tp-comm-overlap/--no-tp-comm-overlap",
-    help="Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core --tp-comm-overlap).",
-    show_default=_stack_default("tp_comm_overlap"),
-)
-ELEMENTWISE_OPT = typer.Option(
-    None,
-    "--elementwise",
-    help="Norms, modulation, activations: eager (one PyTorch kernel per op) or fused "
-    "(torch.compile, Transformer Engine, apex).",
-    show_default=_stack_default("elementwise"),
-)
-TEXT_ENCODER_PRECISION_OPT = typer.Option(
-    None,
-    "--text-encoder-precision",
-    help="Precision of the online text encoder (bf16|fp16|fp8|fp32).",
-    show_default=_stack_default("text_encoder_precision"),
-)
-ZERO_IMPL_OPT = typer.Option(
-    None,
-    "--zero-impl",
-    help="Who issues the DP/ZeRO collectives, i.e. how many calls a step makes: megatron "
-    "(parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
-    "deepspeed (ZeRO-3: one gather per submodule; 5e8-element buckets).",
-    show_default=_stack_default("zero_impl"),
-)
+def _stack_option(field: str, flags: str, help_text: str) -> Any:
+    """A stack flag: left out (None), the strategy's `stack` default applies, shown in --help."""
+    return typer.Option(None, flags, help=help_text, show_default=_stack_default(field))
+
+
 # StrategySpec.stack fields -> (annotation, option); every command that costs a layout takes them
 STACK_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "attention": (str | None, ATTENTION_OPT),
-    "attention_dropout": (bool | None, ATTENTION_DROPOUT_OPT),
-    "tp_comm_overlap": (bool | None, TP_OVERLAP_OPT),
-    "elementwise": (str | None, ELEMENTWISE_OPT),
-    "text_encoder_precision": (str | None, TEXT_ENCODER_PRECISION_OPT),
-    "zero_impl": (str | None, ZERO_IMPL_OPT),
-}
+    field: (kind, _stack_option(field, flags, help_text))
+    for field, kind, flags, help_text in [
+        ("attention", str | None, "--attention",
+         "Attention kernel: flash2 (FlashAttention-2, PyTorch SDPA), flash3, cudnn (Transformer "
+         "Engine on Hopper), or unfused (s x s scores in HBM; no ring attention)."),
+        ("attention_dropout", bool | None, "--attention-dropout/--no-attention-dropout",
+         "Unfused attention with dropout on the scores."),
+        ("tp_comm_overlap", bool | None, "--tp-comm-overlap/--no-tp-comm-overlap",
+         "Overlap Megatron-SP all-gather/reduce-scatter with GEMMs (Megatron-Core "
+         "--tp-comm-overlap)."),
+        ("elementwise", str | None, "--elementwise",
+         "Norms, modulation, activations: eager (one PyTorch kernel per op) or fused "
+         "(torch.compile, Transformer Engine, apex)."),
+        ("text_encoder_precision", str | None, "--text-encoder-precision",
+         "Precision of the online text encoder (bf16|fp16|fp8|fp32)."),
+        ("zero_impl", str | None, "--zero-impl",
+         "Who issues the DP/ZeRO collectives, i.e. how many calls a step makes: megatron "
+         "(parameter buckets of max(4e7, 1e6*dp)), fsdp (one per block; DDP 25 MiB buckets), "
+         "deepspeed (ZeRO-3: one gather per submodule; 5e8-element buckets)."),
+    ]
+}  # fmt: skip
 STACK_FLAGS = tuple(STACK_OPTIONS)
 
 
