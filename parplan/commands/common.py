@@ -72,44 +72,12 @@ def note_calibration(cluster: str) -> None:
         print(f"note: --cluster {cluster} reads your calibration {path}", file=sys.stderr)
 
 
-class PlannerProgress:
-    """A rich progress bar fed by the planner's (done, total) callback; silent under --json."""
-
-    def __init__(self, *, quiet: bool) -> None:
-        self.bar = (
-            None
-            if quiet
-            else Progress(
-                TextColumn("planning"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),  # stdout stays the result (pipes, --json)
-                transient=True,
-            )
-        )
-        self.task = None
-
-    def __enter__(self):
-        if self.bar is None:
-            return None
-        self.bar.__enter__()
-        self.task = self.bar.add_task("plan", total=None)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
 class StageProgress:
     """A rich bar fed by `progress(description, done, total)` (a recipe's buckets across its
     stages, or the deadline sizing's planner calls); silent under --json."""
 
     def __init__(self, *, quiet: bool) -> None:
+        # on stderr: stdout stays the result (pipes, --json)
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=Console(stderr=True), transient=True,
                             disable=quiet)  # fmt: skip
@@ -125,3 +93,11 @@ class StageProgress:
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
+
+
+class PlannerProgress(StageProgress):
+    """The bar fed by one planner call's (done, total) callback, labelled "planning"."""
+
+    def __enter__(self):
+        super().__enter__()
+        return lambda done, total: self.update("planning", done, total)
