@@ -210,9 +210,13 @@ def _encoder_s(inp: Inputs, device: Device) -> float:
     text = _text_encoder_flops(inp)
     vae = inp.cost.encoder_flops - text
     samples = inp.layout.microbatches * inp.strategy.micro_batch
-    return _vae_device(inp, device).conv_s(flops=vae * samples) + _text_encoder_s(
-        inp, device, text * samples
-    )
+    vae_device = _device_at(inp, device, _vae_precision(inp, device))
+    return vae_device.conv_s(flops=vae * samples) + _text_encoder_s(inp, device, text * samples)
+
+
+def _device_at(inp: Inputs, device: Device, precision: str) -> Device:
+    """`device` where `precision` is the workload's; else the same GPU on that precision's peak."""
+    return device if precision == inp.workload.precision else Device.of(inp.cluster, precision)
 
 
 # The VAE encoder runs no-grad, outside the DiT's precision: fast-DiT's fp32 and AMP rows encode
@@ -221,20 +225,19 @@ def _encoder_s(inp: Inputs, device: Device) -> float:
 VAE_PEAK_PRECISIONS = ("bf16", "fp16")
 
 
-def _vae_device(inp: Inputs, device: Device) -> Device:
+def _vae_precision(inp: Inputs, device: Device) -> str:
     peaks = inp.cluster.gpu.peak_tflops
     sixteen = next((p for p in VAE_PEAK_PRECISIONS if p in peaks), None)
     if inp.workload.precision in VAE_PEAK_PRECISIONS or device.arch == "cpu" or sixteen is None:
-        return device  # a GPU spec with no 16-bit peak: the workload's, the only one it gives
-    return Device.of(inp.cluster, sixteen)
+        return inp.workload.precision  # already 16-bit, the CPU, or a spec with no 16-bit peak
+    return sixteen
 
 
 def _text_encoder_s(inp: Inputs, device: Device, flops: float) -> float:
     if flops == 0:
         return 0.0
     precision = inp.strategy.stack.text_encoder_precision or inp.workload.precision
-    if precision != inp.workload.precision:
-        device = Device.of(inp.cluster, precision)
+    device = _device_at(inp, device, precision)
     weights = inp.model.text_encoder.params * ELEMENT_BYTES[precision]
     return device.gemm_s(flops=flops, bytes_moved=weights * inp.layout.microbatches, kernels=0)
 
