@@ -8,9 +8,9 @@ Korthikanti et al. 2022's 5as²b, and the TP overlap formula against a simulated
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from repo_files import PUBLIC_CASES as CASES
 
 from parplan.cli import main
 from parplan.cluster.comm_model import CallTime, CommModel
@@ -34,7 +34,6 @@ from parplan.specs import (
 )
 from parplan.validate.cases import validate
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 HBM_BYTES_PER_S = 2e12
 GPT = load_model({
     "name": "gpt-test", "family": "gpt", "blocks": [{"type": "causal", "count": 4}],

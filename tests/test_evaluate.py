@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from repo_files import PUBLIC_CASES as CASES
 
 from parplan.cli import main
 from parplan.cost.step import predict
@@ -19,7 +18,6 @@ from parplan.specs import (
     load_workload,
 )
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 H100 = load_cluster("h100-dgx-ndr400")
 TINY = load_model({
     "name": "tiny-video-dit", "hidden": 512, "heads": 8, "blocks": [{"type": "full", "count": 4}],

@@ -9,16 +9,15 @@ the same FLOPs and, from `tflops_per_gpu` alone, the same step time.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from repo_files import PUBLIC_CASES as CASES
 
 from parplan.errors import SpecError
 from parplan.model.flop_conventions import CONVENTIONS, step_flops
 from parplan.specs import load_cluster, load_model, load_validation_cases, load_workload
 from parplan.validate.cases import measured_step_time_s, run_case
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 needs_cases = pytest.mark.skipif(not CASES.exists(), reason="shared/ validation cases not present")
 NOTE_FLOPS = re.compile(r"FLOPs per step \(([0-9.]+e[+-]?[0-9]+)")
 

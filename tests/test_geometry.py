@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from repo_files import load_tool
 
 from parplan.model.geometry import default_workload_name, token_geometry
 from parplan.specs import ModelSpec, WorkloadSpec, load_model, load_workload
@@ -17,16 +17,12 @@ REFERENCE = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "model_configs.yaml"
 )
 
-CONVERTER = Path(__file__).resolve().parents[1] / "tools" / "convert_presets.py"
 
 
 def _converter_names() -> dict[str, str]:
     """tools/convert_presets.py NAMES (preset name -> reference key), the one copy of the map;
     tools/ is a folder of scripts, not a package, so it is loaded from its path."""
-    spec = importlib.util.spec_from_file_location("convert_presets", CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.NAMES
+    return load_tool("convert_presets").NAMES
 
 
 # reference key (model_configs.yaml) -> preset name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from repo_files import PUBLIC_CASES
 
 from parplan.cli import main
 from parplan.cost.device import Device
@@ -82,11 +83,10 @@ def test_predict_cli_text_encoder_precision(capsys, tmp_path) -> None:
 
 def test_open_sora_cases_state_t5_in_fp32() -> None:
     """shared/validation/public_cases.yaml: Open-Sora v1.1 ran T5 in fp32 ("# T5 must be fp32")."""
-    from pathlib import Path
 
     from parplan.specs import load_validation_cases
 
-    cases_file = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
+    cases_file = PUBLIC_CASES
     if not cases_file.exists():
         pytest.skip("needs ../shared/validation/public_cases.yaml")
     cases = [c for c in load_validation_cases(cases_file) if c.id.startswith("opensora_v11_accel_")]

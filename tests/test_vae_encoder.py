@@ -8,9 +8,8 @@ depend on the workload's precision, and the fp32 row, which did not take part in
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from repo_files import PUBLIC_CASES as PUBLIC
 
 from parplan.cost.step import predict
 from parplan.specs import (
@@ -20,8 +19,6 @@ from parplan.specs import (
     load_validation_cases,
     load_workload,
 )
-
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "validation" / "public_cases.yaml"
 
 
 def _encoder_s(precision: str) -> float:
